@@ -22,6 +22,7 @@ from ninja.utils import check_csrf
 from pydantic import Field
 
 from rooms import calendar, selectors, services
+from rooms.api_messaging import messaging_router
 from rooms.errors import DomainError, NotFound
 from rooms.models import Invitation, Membership, Room, User
 from rooms.schedule import Occurrence
@@ -641,3 +642,6 @@ def rooms_ticket(request: HttpRequest, room_id: str) -> Any:
         "expires_at": expires_at,
         "url": f"/ws/rooms/{room.pk}/?ticket={token}",
     }
+
+
+api.add_router("/", messaging_router)

@@ -1,0 +1,405 @@
+"""Chat and care threads: posting, history, read positions, unread counts, the inbox and the
+offline email for care threads.
+
+Services here return rooms.events.Outcome: the value for the caller plus the RoomEvents that
+realtime/ delivers once the transaction has committed. Bodies are stored only encrypted
+(rooms.crypto); wire dicts hold plain JSON values only, because they travel through msgpack on
+the channel layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from rooms.crypto import decrypt_body, encrypt_body
+from rooms.errors import Forbidden, ValidationFailed
+from rooms.events import CHAT_MESSAGE, CHAT_READ, Outcome, RoomEvent
+from rooms.models import (
+    MODERATOR_ROLES,
+    Connection,
+    Membership,
+    Message,
+    Room,
+    RoomKind,
+    User,
+)
+from rooms.moderation import require_can_chat
+from rooms.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+BODY_MAX_CHARS = 4000
+PAGE_LIMIT_DEFAULT = 50
+PAGE_LIMIT_MAX = 200
+# Letters, digits and . _ : - so an id is safe in logs and URLs; fullmatch, so no newline.
+_CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """What `message_post` did: the message's `seq`, whether this call created it (False for a
+    resend of a known client_msg_id) and its wire dict."""
+
+    seq: int
+    created: bool
+    message: dict[str, Any]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _wire(message: Message, *, sender: str, sender_name: str, body: str) -> dict[str, Any]:
+    return {
+        "seq": message.seq,
+        "sender": sender,
+        "sender_name": sender_name,
+        "body": body,
+        "client_msg_id": message.client_msg_id,
+        "sent_at": _iso_utc(message.created_at),
+    }
+
+
+def _wires(room_id: Any, messages: list[Message]) -> list[dict[str, Any]]:
+    """Wire dicts for messages of one room, naming each sender as they appear in that room."""
+    members = {
+        user_id: (f"p-{pk}", name)
+        for user_id, pk, name in Membership.objects.filter(room_id=room_id).values_list(
+            "user_id", "pk", "display_name"
+        )
+    }
+    missing = {m.sender_id for m in messages} - members.keys()
+    if missing:
+        # A sender whose membership was deleted: no participant id any more, only a name.
+        for user in User.objects.filter(pk__in=missing):
+            members[user.pk] = ("", user.public_name())
+    return [
+        _wire(m, sender=members[m.sender_id][0], sender_name=members[m.sender_id][1], body=b)
+        for m, b in ((m, decrypt_body(m.body_encrypted)) for m in messages)
+    ]
+
+
+def _require_not_banned(membership: Membership) -> None:
+    if membership.banned_at is not None:
+        raise Forbidden("You cannot take part in this room.", code="banned")
+
+
+def _clean_body(body: str) -> str:
+    text = body.strip() if isinstance(body, str) else ""
+    if not text:
+        raise ValidationFailed("Write a message before sending it.", code="body_empty")
+    if len(text) > BODY_MAX_CHARS:
+        raise ValidationFailed(
+            f"A message can be at most {BODY_MAX_CHARS} characters.",
+            code="body_too_long",
+            details={"max_chars": BODY_MAX_CHARS, "chars": len(text)},
+        )
+    return text
+
+
+def _check_client_msg_id(client_msg_id: str) -> None:
+    if not isinstance(client_msg_id, str) or not _CLIENT_MSG_ID.fullmatch(client_msg_id):
+        raise ValidationFailed(
+            "client_msg_id must be 1 to 64 letters, digits or . _ : - characters.",
+            code="invalid_client_msg_id",
+        )
+
+
+def _existing(*, room_id: Any, sender_id: int, client_msg_id: str) -> Message | None:
+    return Message.objects.filter(
+        room_id=room_id, sender_id=sender_id, client_msg_id=client_msg_id
+    ).first()
+
+
+# --- posting -------------------------------------------------------------------------------
+
+
+def message_post(
+    *, membership: Membership, client_msg_id: str, body: str, now: datetime | None = None
+) -> Outcome:
+    """Post a chat message as `membership`. Outcome.value is a PostedMessage; effects hold one
+    `chat.message` RoomEvent only when a message was created.
+
+    Idempotent per (room, sender, client_msg_id): a resend returns the first message and its
+    seq (even if the resent body differs) and announces nothing. seq is gap-free per room
+    across processes because it is taken under a row lock on the Room. Raises ValidationFailed
+    (`body_empty`, `body_too_long`, `invalid_client_msg_id`), Forbidden (`banned`,
+    `not_member`) or `chat_muted`. In a care thread, members who are offline get an email once
+    the transaction commits (care_thread_notify_offline).
+    """
+    text = _clean_body(body)
+    _check_client_msg_id(client_msg_id)
+    _require_not_banned(membership)
+    try:
+        posted = _post_locked(
+            membership=membership, client_msg_id=client_msg_id, text=text, now=now
+        )
+    except IntegrityError:
+        # A writer that did not take the room lock inserted the same client_msg_id between our
+        # check and our insert; our attempt was rolled back, so answer with theirs.
+        existing = _existing(
+            room_id=membership.room_id, sender_id=membership.user_id, client_msg_id=client_msg_id
+        )
+        if existing is None:
+            raise
+        wire = _wires(existing.room_id, [existing])[0]
+        return Outcome(value=PostedMessage(seq=existing.seq, created=False, message=wire))
+    effects = [RoomEvent(CHAT_MESSAGE, posted.message)] if posted.created else []
+    return Outcome(value=posted, effects=effects)
+
+
+def _post_locked(
+    *, membership: Membership, client_msg_id: str, text: str, now: datetime | None
+) -> PostedMessage:
+    with transaction.atomic():
+        # Every post in the room queues on this lock: seq = last_seq + 1 can never repeat or
+        # skip, whichever process writes.
+        room = Room.objects.select_for_update().get(pk=membership.room_id)
+        # Re-read the membership under the lock: the caller (a long-lived socket) may hold a
+        # copy from before a ban or removal.
+        current = Membership.objects.filter(pk=membership.pk).first()
+        if current is None:
+            raise Forbidden("You are no longer a member of this room.", code="not_member")
+        _require_not_banned(current)
+        current.room = room
+        existing = _existing(
+            room_id=room.pk, sender_id=current.user_id, client_msg_id=client_msg_id
+        )
+        if existing is not None:
+            wire = _wire(
+                existing,
+                sender=current.participant_id,
+                sender_name=current.display_name,
+                body=decrypt_body(existing.body_encrypted),
+            )
+            return PostedMessage(seq=existing.seq, created=False, message=wire)
+        # After the resend check: a message already accepted stays acknowledged even if its
+        # sender was muted since.
+        require_can_chat(membership=current)
+        room.last_seq += 1
+        room.save(update_fields=["last_seq"])
+        message = Message.objects.create(
+            room=room,
+            seq=room.last_seq,
+            sender_id=current.user_id,
+            client_msg_id=client_msg_id,
+            body_encrypted=encrypt_body(text),
+        )
+        if now is not None:
+            # created_at is auto_now_add, which ignores a value given to create().
+            Message.objects.filter(pk=message.pk).update(created_at=now)
+            message.created_at = now
+        if room.kind == RoomKind.CARE_THREAD:
+            sender_user_id = current.user_id
+            # robust: a failing mail server must not turn a committed message into an error.
+            transaction.on_commit(
+                lambda: care_thread_notify_offline(
+                    room=room, sender_user_id=sender_user_id, now=now
+                ),
+                robust=True,
+            )
+    membership.room = room
+    wire = _wire(
+        message, sender=current.participant_id, sender_name=current.display_name, body=text
+    )
+    return PostedMessage(seq=message.seq, created=True, message=wire)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def messages_page(
+    *,
+    membership: Membership,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int = PAGE_LIMIT_DEFAULT,
+) -> list[dict[str, Any]]:
+    """Wire dicts of the room's messages in ascending seq.
+
+    after_seq: the first `limit` messages with seq > after_seq (resuming after a reconnect).
+    before_seq: the last `limit` messages with seq < before_seq (scrolling back).
+    Neither: the latest `limit`. Both: ValidationFailed `invalid_range`. limit is clamped to
+    1..200.
+    """
+    _require_not_banned(membership)
+    if after_seq is not None and before_seq is not None:
+        raise ValidationFailed(
+            "Ask for messages after a seq or before a seq, not both.", code="invalid_range"
+        )
+    limit = max(1, min(PAGE_LIMIT_MAX, limit))
+    query = Message.objects.filter(room_id=membership.room_id)
+    if after_seq is not None:
+        messages = list(query.filter(seq__gt=after_seq).order_by("seq")[:limit])
+    else:
+        if before_seq is not None:
+            query = query.filter(seq__lt=before_seq)
+        messages = list(query.order_by("-seq")[:limit])
+        messages.reverse()
+    return _wires(membership.room_id, messages)
+
+
+def read_mark(*, membership: Membership, seq: int) -> Outcome:
+    """Record that `membership` has read up to `seq`. The stored position never moves backwards
+    and never passes the room's last seq. Outcome.value is the stored position; effects hold a
+    `chat.read` RoomEvent only when it moved. In a care thread a move is audited as
+    `thread.read` (with the seq only, never message text)."""
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ValidationFailed("seq must be a whole number.", code="invalid_seq")
+    with transaction.atomic():
+        current = (
+            Membership.objects.select_for_update()
+            .select_related("room", "user")
+            .filter(pk=membership.pk)
+            .first()
+        )
+        if current is None:
+            raise Forbidden("You are no longer a member of this room.", code="not_member")
+        _require_not_banned(current)
+        room = current.room
+        position = max(current.last_read_seq, min(seq, room.last_seq))
+        if position == current.last_read_seq:
+            membership.last_read_seq = position
+            return Outcome(value=position)
+        Membership.objects.filter(pk=current.pk).update(last_read_seq=position)
+        if room.kind == RoomKind.CARE_THREAD:
+            audit_record(
+                action="thread.read",
+                actor=current.user,
+                room=room,
+                details={"seq": position},
+            )
+    membership.last_read_seq = position
+    event = RoomEvent(CHAT_READ, {"participant": current.participant_id, "seq": position})
+    return Outcome(value=position, effects=[event])
+
+
+def unread_count(*, membership: Membership) -> int:
+    """Messages from others after the member's stored read position (read fresh from the
+    database, not from the possibly stale `membership` object)."""
+    position = Membership.objects.filter(pk=membership.pk).values("last_read_seq")
+    return (
+        Message.objects.filter(room_id=membership.room_id, seq__gt=Subquery(position))
+        .exclude(sender_id=membership.user_id)
+        .count()
+    )
+
+
+def inbox_for_user(*, user: User) -> list[dict[str, Any]]:
+    """The care threads `user` belongs to (not banned from), most recent activity first (a
+    thread without messages counts from its creation): room_id, name, unread, last_message_at
+    (ISO UTC or None), last_seq."""
+    unread = (
+        Message.objects.filter(room_id=OuterRef("room_id"), seq__gt=OuterRef("last_read_seq"))
+        .exclude(sender_id=user.pk)
+        .order_by()
+        .values("room_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    last_at = (
+        Message.objects.filter(room_id=OuterRef("room_id")).order_by("-seq").values("created_at")
+    )
+    memberships = (
+        Membership.objects.filter(
+            user=user, banned_at__isnull=True, room__kind=RoomKind.CARE_THREAD
+        )
+        .select_related("room")
+        .annotate(
+            unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+            last_message_at=Subquery(last_at[:1]),
+            activity=Coalesce(Subquery(last_at[:1]), F("room__created_at")),
+        )
+        .order_by("-activity", "room__name")
+    )
+    return [
+        {
+            "room_id": str(m.room_id),
+            "name": m.room.name,
+            "unread": m.unread,
+            "last_message_at": _iso_utc(m.last_message_at) if m.last_message_at else None,
+            "last_seq": m.room.last_seq,
+        }
+        for m in memberships
+    ]
+
+
+# --- care thread notifications -------------------------------------------------------------
+
+
+def _notification_text(*, membership: Membership, link: str) -> str:
+    # No message text, no sender, no room name: an email leaves the system and may be read on
+    # a shared family device.
+    if membership.role in MODERATOR_ROLES:
+        opening = "You have a new message in one of your Hearth care threads."
+    else:
+        opening = "You have a new message from your care team in Hearth."
+    return (
+        f"Hello,\n\n{opening}\n\nRead it after signing in:\n{link}\n\n"
+        "For your privacy this email does not contain the message itself.\n"
+    )
+
+
+def care_thread_notify_offline(
+    *, room: Room, sender_user_id: int, now: datetime | None = None
+) -> int:
+    """Email each member of a care thread (other than the sender) who has no open socket in it,
+    at most once per CARE_THREAD_EMAIL_INTERVAL_MINUTES per thread and member. The email holds
+    only a link to the thread. Returns the number of emails sent.
+
+    The throttle holds across processes: a conditional UPDATE of Membership.last_notified_at
+    claims the right to send, and only the process whose UPDATE touched the row sends.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.CARE_THREAD_EMAIL_INTERVAL_MINUTES)
+    online = Connection.objects.filter(room_id=room.pk).values("user_id")
+    candidates = (
+        Membership.objects.filter(room_id=room.pk, banned_at__isnull=True)
+        .exclude(user_id=sender_user_id)
+        .exclude(user_id__in=Subquery(online))
+        .select_related("user")
+    )
+    link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/threads/{room.pk}/"
+    sent = 0
+    for membership in candidates:
+        user = membership.user
+        if not user.is_active or not user.email:
+            continue
+        claimed = (
+            Membership.objects.filter(pk=membership.pk)
+            .filter(Q(last_notified_at__isnull=True) | Q(last_notified_at__lte=cutoff))
+            .update(last_notified_at=now)
+        )
+        if claimed != 1:
+            continue
+        try:
+            send_mail(
+                subject="New message in Hearth",
+                message=_notification_text(membership=membership, link=link),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[user.email],
+            )
+        except Exception:
+            logger.exception("care thread email to membership %s failed", membership.pk)
+            # Give the claim back so the next message tries again instead of waiting out the
+            # interval for an email that never left.
+            Membership.objects.filter(pk=membership.pk, last_notified_at=now).update(
+                last_notified_at=membership.last_notified_at
+            )
+            continue
+        sent += 1
+    return sent
