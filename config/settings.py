@@ -98,6 +98,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "frontend.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,6 +160,8 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": CHANNEL_LAYER_PREFIX,
+                # Chat bodies cross Redis inside layer messages: encrypt them there too.
+                "symmetric_encryption_keys": [env_str("MESSAGE_KEYS", "") or SECRET_KEY],
             },
         }
     }

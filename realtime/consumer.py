@@ -1,0 +1,538 @@
+"""The room websocket: `/ws/rooms/<room_id>/`.
+
+Thin by design: parse a frame into a typed object (realtime.protocol), take identity from the
+connection, call one service in rooms/ or signaling/, reply, then publish the service's effects
+after its transaction committed (realtime.broadcast). Nothing a client sends can crash the
+consumer: every failure becomes an `error` frame and the socket stays open, except the closes
+the protocol names (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from realtime import broadcast, groups, instance
+from realtime.auth import authenticate_socket, query_param
+from realtime.protocol import (
+    ERROR_BINARY,
+    ERROR_INTERNAL,
+    ERROR_NOT_ADMITTED,
+    ERROR_RATE_LIMITED,
+    ERROR_UNAVAILABLE,
+    LOBBY_FRAMES,
+    ClientFrame,
+    CloseCode,
+    FrameError,
+    ack_frame,
+    encode,
+    error_frame,
+    frame_ref,
+    parse_frame,
+    server_frame,
+)
+from realtime.ratelimit import get_rate_limiter, limit_for
+from realtime.snapshots import build_lobby_waiting, build_welcome
+from rooms import messaging, moderation, presence
+from rooms.errors import DomainError
+from rooms.events import CHAT_MESSAGE, Outcome, RoomEvent
+from rooms.models import Membership, Room, User
+from signaling import ice, relay
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FOR_REASON = {
+    "removed": CloseCode.REMOVED,
+    "banned": CloseCode.REMOVED,
+    "denied": CloseCode.DENIED,
+    "session_ended": CloseCode.SESSION_ENDED,
+}
+
+DATABASE_OUTAGE = (OperationalError, InterfaceError)
+
+
+class Reply(Exception):
+    """Stop handling a frame and send this error frame instead."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details or {}
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    user: User | None = None
+    room: Room | None = None
+    membership: Membership | None = None
+    admitted: bool = False
+    registered: bool = False
+    # Highest chat seq this socket has been sent; live chat.message at or below it is a
+    # duplicate of what welcome or a resync already delivered (exactly once per socket).
+    delivered_seq: int = 0
+
+    # --- connecting ----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        # Accept first: a close before accept reaches the browser as a bare HTTP 403 and the
+        # 44xx code would be lost.
+        await self.accept()
+        self.joined_groups: set[str] = set()
+        room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
+        try:
+            await self._connect(room_id)
+        except DATABASE_OUTAGE:
+            logger.warning("database unavailable while connecting")
+            await self.close(code=CloseCode.TRY_AGAIN_LATER)
+        except broadcast.BroadcastFailed:
+            logger.warning("channel layer unavailable while connecting")
+            await self.close(code=CloseCode.TRY_AGAIN_LATER)
+
+    async def _connect(self, room_id: str) -> None:
+        try:
+            uuid.UUID(room_id)
+        except ValueError:
+            await self.close(code=CloseCode.NO_SUCH_ROOM)
+            return
+        user = await authenticate_socket(self.scope, room_id)
+        if user is None:
+            await self.close(code=CloseCode.NOT_AUTHENTICATED)
+            return
+        room, membership = await self._db(_room_and_membership, room_id, user)
+        if room is None:
+            await self.close(code=CloseCode.NO_SUCH_ROOM)
+            return
+        if membership is None or membership.banned_at is not None:
+            await self.close(code=CloseCode.FORBIDDEN)
+            return
+        self.user, self.room, self.membership = user, room, membership
+        instance.ensure_running()
+        accepted, _before = await self._db(
+            presence.connection_open,
+            channel_name=self.channel_name,
+            instance_id=instance.INSTANCE_ID,
+            user=user,
+            room=room,
+            limit=settings.WS_MAX_SOCKETS_PER_USER_PER_ROOM,
+        )
+        if not accepted:
+            await self.close(code=CloseCode.TOO_MANY_SOCKETS)
+            return
+        self.registered = True
+        await self._join(groups.user_group(room.pk, user.pk))
+        try:
+            outcome: Outcome = await self._db(moderation.participant_connect, user=user, room=room)
+        except DomainError as exc:
+            code = CloseCode.SESSION_ENDED if exc.code == "session_ended" else CloseCode.FORBIDDEN
+            await self.send_frame(server_frame("closing", exc.as_dict()))
+            await self.close(code=code)
+            return
+        decision = outcome.value
+        if decision.admitted:
+            await self._enter_room(after_seq=self._after_seq_param())
+        else:
+            await self.send_frame(await self._db(build_lobby_waiting, room=room, user=user))
+        await self._publish(outcome)
+
+    def _after_seq_param(self) -> int | None:
+        raw = query_param(self.scope, "after_seq")
+        if raw is None:
+            return None
+        return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+    async def _enter_room(self, *, after_seq: int | None) -> None:
+        assert self.room is not None  # noqa: S101
+        assert self.user is not None  # noqa: S101
+        # Join before reading the snapshot: events published meanwhile wait in this socket's
+        # queue (dispatch is sequential) and the seq filter drops what the snapshot holds.
+        await self._join(groups.room_group(self.room.pk))
+        if self.membership is not None and self.membership.is_moderator:
+            await self._join(groups.moderators_group(self.room.pk))
+        welcome = await self._db(build_welcome, room=self.room, user=self.user, after_seq=after_seq)
+        self.membership = welcome.pop("_membership")
+        self.admitted = True
+        chat = welcome["data"]["chat"]
+        self.delivered_seq = max([self.delivered_seq, *(m["seq"] for m in chat["messages"])])
+        if not chat["has_more"]:
+            self.delivered_seq = max(self.delivered_seq, chat["last_seq"])
+        await self.send_frame(welcome)
+
+    async def disconnect(self, code: int) -> None:
+        for group in list(getattr(self, "joined_groups", ())):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as exc:  # noqa: BLE001 - leaving must never raise
+                logger.info("group_discard failed: %s", type(exc).__name__)
+        if not self.registered:
+            return
+        self.registered = False
+        try:
+            room, user, was_last = await self._db(
+                presence.connection_close, channel_name=self.channel_name
+            )
+            if room is not None and user is not None and was_last:
+                outcome = await self._db(moderation.participant_disconnect, user=user, room=room)
+                await self._publish(outcome)
+        except (*DATABASE_OUTAGE, broadcast.BroadcastFailed):
+            # The heartbeat sweep of this instance's rows repairs presence later.
+            logger.warning("could not record a disconnect; presence sweep will repair it")
+
+    # --- receiving -----------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_frame(
+                error_frame(ERROR_BINARY, "Send JSON text frames; binary frames are not used.")
+            )
+            return
+        ref = None
+        try:
+            frame = parse_frame(text_data, max_frame_bytes=settings.WS_MAX_FRAME_BYTES)
+            ref = frame.id
+            await self._dispatch(frame)
+        except FrameError as exc:
+            await self.send_frame(
+                error_frame(exc.code, exc.message, ref=frame_ref(text_data), details=exc.details)
+            )
+        except Reply as exc:
+            await self.send_frame(error_frame(exc.code, exc.message, ref=ref, details=exc.details))
+        except DomainError as exc:
+            await self.send_frame(error_frame(exc.code, exc.message, ref=ref, details=exc.details))
+        except DATABASE_OUTAGE:
+            await self.send_frame(
+                error_frame(
+                    ERROR_UNAVAILABLE,
+                    "Hearth cannot save right now. Your message was not sent; it will be retried.",
+                    ref=ref,
+                )
+            )
+        except broadcast.BroadcastFailed:
+            # What was committed stays committed; reconnecting resyncs by seq and snapshot.
+            await self.close(code=CloseCode.TRY_AGAIN_LATER)
+        except DatabaseError:
+            logger.exception("database error handling a frame")
+            await self.send_frame(
+                error_frame(ERROR_INTERNAL, "Something went wrong on our side.", ref=ref)
+            )
+        except Exception:
+            logger.exception("unexpected error handling a frame")
+            await self.send_frame(
+                error_frame(ERROR_INTERNAL, "Something went wrong on our side.", ref=ref)
+            )
+
+    async def _dispatch(self, frame: ClientFrame) -> None:
+        if self.room is None or self.user is None:
+            raise Reply(ERROR_NOT_ADMITTED, "This connection is not in a room.")
+        if not self.admitted and frame.type not in LOBBY_FRAMES:
+            raise Reply(
+                ERROR_NOT_ADMITTED,
+                "You are in the waiting room. A facilitator will let you in shortly.",
+            )
+        handler = self.HANDLERS[frame.type]
+        await handler(self, frame)
+
+    # --- frame handlers ------------------------------------------------------------------
+
+    async def on_ping(self, frame: ClientFrame) -> None:
+        await self.send_frame(server_frame("pong", {}, ref=frame.id))
+
+    async def on_chat_send(self, frame: ClientFrame) -> None:
+        await self._rate_limit("chat")
+        payload = frame.payload
+        outcome = await self._db(
+            _chat_post,
+            user=self.user,
+            room=self.room,
+            client_msg_id=payload.client_msg_id,  # type: ignore[attr-defined]
+            body=payload.body,  # type: ignore[attr-defined]
+        )
+        posted: messaging.PostedMessage = outcome.value
+        # Acknowledged only now: the row is committed.
+        await self.send_frame(
+            ack_frame(
+                frame.id,
+                {
+                    "seq": posted.seq,
+                    "client_msg_id": posted.message["client_msg_id"],
+                    "created": posted.created,
+                },
+            )
+        )
+        await self._publish(outcome)
+
+    async def on_chat_history(self, frame: ClientFrame) -> None:
+        payload = frame.payload
+        limit = payload.limit  # type: ignore[attr-defined]
+        messages = await self._db(
+            messaging.messages_page,
+            membership=self.membership,
+            after_seq=payload.after_seq,  # type: ignore[attr-defined]
+            before_seq=payload.before_seq,  # type: ignore[attr-defined]
+            limit=limit + 1,
+        )
+        has_more = len(messages) > limit
+        newest_first_page = payload.before_seq is not None  # type: ignore[attr-defined]
+        messages = messages[-limit:] if newest_first_page else messages[:limit]
+        await self.send_frame(
+            server_frame("chat.history", {"messages": messages, "has_more": has_more}, ref=frame.id)
+        )
+
+    async def on_chat_read(self, frame: ClientFrame) -> None:
+        outcome = await self._db(
+            messaging.read_mark,
+            membership=self.membership,
+            seq=frame.payload.seq,  # type: ignore[attr-defined]
+        )
+        await self.send_frame(ack_frame(frame.id))
+        await self._publish(outcome)
+
+    async def on_typing_set(self, frame: ClientFrame) -> None:
+        await self._rate_limit("typing")
+        assert self.membership is not None  # noqa: S101
+        event = RoomEvent(
+            "typing",
+            {"participant": self.membership.participant_id, "active": frame.payload.active},  # type: ignore[attr-defined]
+        )
+        await self.send_frame(ack_frame(frame.id))
+        await self._publish(Outcome(effects=[event]))
+
+    async def on_media_set(self, frame: ClientFrame) -> None:
+        payload = frame.payload
+        outcome = await self._db(
+            moderation.media_set,
+            user=self.user,
+            room=self.room,
+            audio=payload.audio,  # type: ignore[attr-defined]
+            video=payload.video,  # type: ignore[attr-defined]
+        )
+        await self.send_frame(ack_frame(frame.id))
+        await self._publish(outcome)
+
+    async def on_hand_raise(self, frame: ClientFrame) -> None:
+        outcome = await self._db(moderation.hand_raise, user=self.user, room=self.room)
+        await self._ack_and_publish(frame, outcome)
+
+    async def on_hand_lower(self, frame: ClientFrame) -> None:
+        outcome = await self._db(
+            moderation.hand_lower,
+            actor=self.user,
+            room=self.room,
+            participant_id=frame.payload.participant,  # type: ignore[attr-defined]
+        )
+        await self._ack_and_publish(frame, outcome)
+
+    async def on_signal_send(self, frame: ClientFrame) -> None:
+        await self._rate_limit("signal")
+        payload = frame.payload
+        signal = relay.parse_signal(
+            {
+                key: value
+                for key, value in (
+                    ("description", payload.description),  # type: ignore[attr-defined]
+                    ("candidate", payload.candidate),  # type: ignore[attr-defined]
+                    ("restart", payload.restart),  # type: ignore[attr-defined]
+                )
+                if value is not None
+            }
+        )
+        target_user_id, sender_id = await self._db(
+            _signal_route,
+            user=self.user,
+            room=self.room,
+            to=payload.to,  # type: ignore[attr-defined]
+        )
+        data: dict[str, Any] = {"from": sender_id, **signal.as_wire()}
+        assert self.room is not None  # noqa: S101
+        await broadcast.send_to_user(
+            str(self.room.pk),
+            target_user_id,
+            {"type": groups.LAYER_SIGNAL, "frame": server_frame("signal", data)},
+        )
+        await self.send_frame(ack_frame(frame.id))
+
+    async def on_ice_refresh(self, frame: ClientFrame) -> None:
+        assert self.membership is not None  # noqa: S101
+        config = ice.ice_servers_for(participant_id=self.membership.participant_id).as_dict()
+        await self.send_frame(server_frame("ice.servers", config, ref=frame.id))
+
+    async def on_precall(self, frame: ClientFrame) -> None:
+        from realtime import precall
+
+        await precall.handle_frame(self, frame)
+
+    async def on_moderation(self, frame: ClientFrame) -> None:
+        action = MODERATION_ACTIONS[frame.type]
+        outcome = await self._db(action, actor=self.user, room=self.room, payload=frame.payload)
+        await self._ack_and_publish(frame, outcome)
+
+    HANDLERS: dict[str, Callable[[RoomConsumer, ClientFrame], Awaitable[None]]] = {}
+
+    # --- layer messages (types from realtime.groups) --------------------------------------
+
+    async def deliver_frame(self, event: dict[str, Any]) -> None:
+        frame = event["frame"]
+        if frame["type"] == CHAT_MESSAGE:
+            seq = frame["data"]["seq"]
+            if seq <= self.delivered_seq:
+                return
+            self.delivered_seq = seq
+        await self.send_frame(frame)
+
+    async def deliver_signal(self, event: dict[str, Any]) -> None:
+        if self.admitted:
+            await self.send_frame(event["frame"])
+
+    async def deliver_admitted(self, event: dict[str, Any]) -> None:
+        if not self.admitted:
+            await self._enter_room(after_seq=self.delivered_seq or self._after_seq_param())
+
+    async def deliver_to_lobby(self, event: dict[str, Any]) -> None:
+        assert self.room is not None  # noqa: S101
+        assert self.user is not None  # noqa: S101
+        self.admitted = False
+        for group in (groups.room_group(self.room.pk), groups.moderators_group(self.room.pk)):
+            await self._leave(group)
+        await self.send_frame(await self._db(build_lobby_waiting, room=self.room, user=self.user))
+
+    async def deliver_close(self, event: dict[str, Any]) -> None:
+        reason = event["reason"]
+        code = CLOSE_FOR_REASON.get(reason, CloseCode.REMOVED)
+        frame_type = "session.ended" if reason == "session_ended" else "removed"
+        await self.send_frame(
+            server_frame(frame_type, {"reason": reason, "message": event.get("message", "")})
+        )
+        await self.close(code=code)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=encode(frame))
+
+    async def _ack_and_publish(self, frame: ClientFrame, outcome: Outcome) -> None:
+        await self.send_frame(ack_frame(frame.id))
+        await self._publish(outcome)
+
+    async def _publish(self, outcome: Outcome) -> None:
+        if outcome.effects and self.room is not None:
+            await broadcast.publish(str(self.room.pk), outcome.effects)
+
+    async def _rate_limit(self, action: str) -> None:
+        assert self.user is not None  # noqa: S101
+        retry_after = await get_rate_limiter().hit(user_id=self.user.pk, limit=limit_for(action))
+        if retry_after is not None:
+            raise Reply(
+                ERROR_RATE_LIMITED,
+                "You are sending too quickly. Please wait a moment.",
+                {"retry_after": retry_after},
+            )
+
+    async def _join(self, group: str) -> None:
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:
+            if broadcast.is_layer_outage(exc):
+                raise broadcast.BroadcastFailed(str(exc)) from exc
+            raise
+        self.joined_groups.add(group)
+
+    async def _leave(self, group: str) -> None:
+        if group in self.joined_groups:
+            self.joined_groups.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    @staticmethod
+    async def _db(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await database_sync_to_async(func)(*args, **kwargs)
+
+
+# --- synchronous service calls (run in the database thread) --------------------------------
+
+
+def _room_and_membership(room_id: str, user: User) -> tuple[Room | None, Membership | None]:
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        return None, None
+    membership = Membership.objects.filter(room=room, user=user).select_related("room").first()
+    return room, membership
+
+
+def _chat_post(*, user: User, room: Room, client_msg_id: str, body: str) -> Outcome:
+    moderation.require_admitted(user=user, room=room)
+    membership = Membership.objects.select_related("room").get(room=room, user=user)
+    return messaging.message_post(membership=membership, client_msg_id=client_msg_id, body=body)
+
+
+def _signal_route(*, user: User, room: Room, to: str) -> tuple[int, str]:
+    """Who `to` is, if both ends may signal: the sender and the target must be admitted
+    participants of this room (checked per frame, so a removal stops relaying at once)."""
+    sender = moderation.require_admitted(user=user, room=room)
+    target = moderation.admitted_participant(room=room, participant_id=to)
+    if target is None:
+        raise DomainError(
+            "That person is not in this session.", code="no_such_participant", status=404
+        )
+    return target.membership.user_id, sender.membership.participant_id
+
+
+def _mod(func: Callable[..., Outcome], **fields: str) -> Callable[..., Outcome]:
+    """Adapt a moderation service to (actor, room, payload): `fields` maps service keyword ->
+    payload attribute."""
+
+    def call(*, actor: User, room: Room, payload: Any) -> Outcome:
+        kwargs = {name: getattr(payload, attr) for name, attr in fields.items()}
+        return func(actor=actor, room=room, **kwargs)
+
+    call.__name__ = func.__name__
+    return call
+
+
+MODERATION_ACTIONS: dict[str, Callable[..., Outcome]] = {
+    "mod.admit": _mod(moderation.participant_admit, participant_id="participant"),
+    "mod.deny": _mod(moderation.participant_deny, participant_id="participant"),
+    "mod.return_to_lobby": _mod(
+        moderation.participant_return_to_lobby, participant_id="participant"
+    ),
+    "mod.mute": _mod(
+        moderation.participant_mute,
+        participant_id="participant",
+        audio="audio",
+        video="video",
+        chat="chat",
+    ),
+    "mod.unmute": _mod(
+        moderation.participant_unmute,
+        participant_id="participant",
+        audio="audio",
+        video="video",
+        chat="chat",
+    ),
+    "mod.mute_all": _mod(moderation.room_mute_all, audio="audio", video="video", chat="chat"),
+    "mod.remove": _mod(moderation.participant_remove, participant_id="participant", ban="ban"),
+    "mod.unban": _mod(moderation.participant_unban, participant_id="participant"),
+    "mod.lock": _mod(moderation.room_lock, locked="locked"),
+    "mod.lower_all_hands": _mod(moderation.hands_lower_all),
+    "mod.end": _mod(moderation.session_end),
+    "mod.reopen": _mod(moderation.session_reopen),
+}
+
+RoomConsumer.HANDLERS = {
+    "ping": RoomConsumer.on_ping,
+    "chat.send": RoomConsumer.on_chat_send,
+    "chat.history": RoomConsumer.on_chat_history,
+    "chat.read": RoomConsumer.on_chat_read,
+    "typing.set": RoomConsumer.on_typing_set,
+    "media.set": RoomConsumer.on_media_set,
+    "hand.raise": RoomConsumer.on_hand_raise,
+    "hand.lower": RoomConsumer.on_hand_lower,
+    "signal.send": RoomConsumer.on_signal_send,
+    "ice.refresh": RoomConsumer.on_ice_refresh,
+    "precall.offer": RoomConsumer.on_precall,
+    "precall.report": RoomConsumer.on_precall,
+    "precall.stop": RoomConsumer.on_precall,
+    **dict.fromkeys(MODERATION_ACTIONS, RoomConsumer.on_moderation),
+}

@@ -1,0 +1,102 @@
+"""The snapshots a socket gets on entry: `welcome` once admitted, `lobby.waiting` until then.
+
+The channel layer delivers at most once, so every (re)connect starts from a full snapshot and
+clients apply events on top of it; chat `seq` lets a client spot a gap and fetch the range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime.protocol import server_frame
+from rooms import messaging, moderation
+from rooms.models import Membership, Participant, ParticipantState, Room, User
+from rooms.presence import online_user_ids
+from signaling import ice
+
+WELCOME_HISTORY_LIMIT = 150
+
+
+def room_wire(room: Room) -> dict[str, Any]:
+    return {
+        "id": str(room.pk),
+        "name": room.name,
+        "kind": room.kind,
+        "locked": room.locked,
+        "waiting_room_enabled": room.waiting_room_enabled,
+        "capacity": room.capacity,
+        "ended": room.ended_at is not None,
+        "mute_all": {
+            "audio": room.mute_all_audio,
+            "video": room.mute_all_video,
+            "chat": room.mute_all_chat,
+        },
+    }
+
+
+def build_welcome(*, room: Room, user: User, after_seq: int | None) -> dict[str, Any]:
+    room.refresh_from_db()
+    membership = Membership.objects.select_related("room", "user").get(room=room, user=user)
+    participant = Participant.objects.select_related("membership").get(membership=membership)
+    online = online_user_ids(room=room)
+    others = (
+        Participant.objects.filter(room=room, state=ParticipantState.ADMITTED)
+        .select_related("membership")
+        .order_by("membership_id")
+    )
+    if after_seq is None:
+        messages = messaging.messages_page(membership=membership, limit=50)
+        has_more = bool(messages) and messages[0]["seq"] > 1
+    else:
+        messages = messaging.messages_page(
+            membership=membership, after_seq=after_seq, limit=WELCOME_HISTORY_LIMIT + 1
+        )
+        has_more = len(messages) > WELCOME_HISTORY_LIMIT
+        messages = messages[:WELCOME_HISTORY_LIMIT]
+    data: dict[str, Any] = {
+        "room": room_wire(room),
+        "you": moderation.participant_snapshot(participant),
+        "participants": [
+            moderation.participant_snapshot(other)
+            for other in others
+            if other.membership.user_id in online
+        ],
+        "ice": ice.ice_servers_for(participant_id=membership.participant_id).as_dict(),
+        "chat": {
+            "messages": messages,
+            "has_more": has_more,
+            "last_seq": room.last_seq,
+            "last_read_seq": membership.last_read_seq,
+            "unread": messaging.unread_count(membership=membership),
+        },
+        "hands": moderation.hands_queue(room=room),
+    }
+    if membership.is_moderator:
+        data["lobby"] = moderation.lobby_snapshot(room=room)
+    frame = server_frame("welcome", data)
+    frame["_membership"] = membership  # for the consumer; popped before sending
+    return frame
+
+
+def build_lobby_waiting(*, room: Room, user: User) -> dict[str, Any]:
+    membership = Membership.objects.get(room=room, user=user)
+    lobby = moderation.lobby_snapshot(room=room)
+    ids = [entry["id"] for entry in lobby]
+    position = ids.index(membership.participant_id) + 1 if membership.participant_id in ids else 1
+    moderators = [
+        m.display_name
+        for m in Membership.objects.filter(room=room, role__in=["therapist", "facilitator"])
+    ]
+    return server_frame(
+        "lobby.waiting",
+        {
+            "room": {"id": str(room.pk), "name": room.name, "kind": room.kind},
+            "you": {"id": membership.participant_id, "display_name": membership.display_name},
+            "position": position,
+            "waiting_for": moderators,
+            "message": (
+                "You are in the waiting room. Your therapist will let you in shortly; "
+                "you do not need to do anything else."
+            ),
+        },
+    )

@@ -1,0 +1,126 @@
+"""Presence: who is online in a room, across every daphne instance.
+
+Each open websocket is a Connection row tagged with the instance that holds it. A person is
+online in a room while any of their connections exists, so two devices are one participant,
+online until the last socket closes. Instances refresh a heartbeat; when one dies without
+saying goodbye (SIGKILL, power loss) another instance sweeps its rows once the heartbeat is
+older than PRESENCE_TIMEOUT_SECONDS, and the people it held are shown as gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from rooms.models import Connection, Instance, Room, User
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A person whose last connection in a room went away with a dead instance."""
+
+    room_id: str
+    user_id: int
+
+
+def connection_open(
+    *, channel_name: str, instance_id: str, user: User, room: Room, limit: int
+) -> tuple[bool, int]:
+    """Record a socket. Returns (accepted, sockets_before). Refuses past `limit` sockets per
+    person per room; the room row lock makes the count exact across instances."""
+    with transaction.atomic():
+        Room.objects.select_for_update().only("pk").get(pk=room.pk)
+        existing = Connection.objects.filter(user=user, room=room).count()
+        if existing >= limit:
+            return False, existing
+        Connection.objects.create(
+            channel_name=channel_name, instance_id=instance_id, user=user, room=room
+        )
+    return True, existing
+
+
+def connection_close(*, channel_name: str) -> tuple[Room | None, User | None, bool]:
+    """Forget a socket. Returns (room, user, was_last) — was_last is True when this was the
+    person's last socket in that room, so they are now offline there."""
+    with transaction.atomic():
+        connection = (
+            Connection.objects.select_related("room", "user")
+            .filter(channel_name=channel_name)
+            .first()
+        )
+        if connection is None:
+            return None, None, False
+        Room.objects.select_for_update().only("pk").get(pk=connection.room_id)
+        connection.delete()
+        remaining = Connection.objects.filter(
+            user_id=connection.user_id, room_id=connection.room_id
+        ).exists()
+    return connection.room, connection.user, not remaining
+
+
+def is_online(*, user_id: int, room: Room) -> bool:
+    return Connection.objects.filter(user_id=user_id, room=room).exists()
+
+
+def online_user_ids(*, room: Room) -> set[int]:
+    return set(Connection.objects.filter(room=room).values_list("user_id", flat=True))
+
+
+def instance_heartbeat(*, instance_id: str, now: datetime | None = None) -> None:
+    Instance.objects.update_or_create(
+        instance_id=instance_id, defaults={"heartbeat_at": now or timezone.now()}
+    )
+
+
+def instance_forget(*, instance_id: str) -> list[Departure]:
+    """A graceful shutdown: drop this instance's rows at once."""
+    return _sweep_instance(instance_id)
+
+
+def sweep_dead_instances(
+    *, instance_id: str, now: datetime | None = None, timeout_seconds: int | None = None
+) -> list[Departure]:
+    """Remove the connections of instances whose heartbeat is too old. Each dead instance is
+    claimed by deleting its Instance row, so only one sweeper reports its departures."""
+    now = now or timezone.now()
+    timeout = timeout_seconds or settings.PRESENCE_TIMEOUT_SECONDS
+    cutoff = now - timedelta(seconds=timeout)
+    departures: list[Departure] = []
+    stale = list(
+        Instance.objects.filter(heartbeat_at__lt=cutoff)
+        .exclude(instance_id=instance_id)
+        .values_list("instance_id", flat=True)
+    )
+    # Connections whose instance never wrote a heartbeat at all (crashed at start-up).
+    orphaned = (
+        Connection.objects.exclude(instance_id__in=Instance.objects.values("instance_id"))
+        .exclude(instance_id=instance_id)
+        .filter(connected_at__lt=cutoff)
+        .values_list("instance_id", flat=True)
+        .distinct()
+    )
+    for dead in {*stale, *orphaned}:
+        departures.extend(_sweep_instance(dead))
+    return departures
+
+
+def _sweep_instance(dead_instance_id: str) -> list[Departure]:
+    with transaction.atomic():
+        claimed = Instance.objects.filter(instance_id=dead_instance_id).delete()[0]
+        rows = list(
+            Connection.objects.select_for_update()
+            .filter(instance_id=dead_instance_id)
+            .values_list("pk", "room_id", "user_id")
+        )
+        if not rows and not claimed:
+            return []
+        Connection.objects.filter(pk__in=[pk for pk, _room, _user in rows]).delete()
+        departures = []
+        for room_id, user_id in {(room_id, user_id) for _pk, room_id, user_id in rows}:
+            if not Connection.objects.filter(room_id=room_id, user_id=user_id).exists():
+                departures.append(Departure(room_id=str(room_id), user_id=user_id))
+    return departures
