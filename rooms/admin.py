@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.http import HttpRequest
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
+from rooms import services
 from rooms.models import (
     Attendance,
     AuditEvent,
@@ -17,6 +22,7 @@ from rooms.models import (
     Session,
     User,
 )
+from rooms.tokens import new_token, token_hash
 
 
 @admin.register(User)
@@ -61,11 +67,57 @@ class InvitationAdmin(admin.ModelAdmin):
     exclude = ("token_hash",)
     readonly_fields = ("accepted_at", "accepted_by", "created_at", "created_by")
 
+    def save_model(
+        self, request: HttpRequest, obj: Invitation, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # The form has no token: make one here, keep only its hash, and show the link once,
+        # as the API does (otherwise the row would have no usable link and no creator).
+        token = new_token()
+        obj.token_hash = token_hash(token)
+        obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        services.audit_record(
+            action="invitation.created",
+            actor=request.user,  # type: ignore[arg-type]
+            room=obj.room,
+            target=f"invitation:{obj.pk}",
+            details={"role": obj.role, "via": "admin"},
+        )
+        messages.warning(
+            request,
+            "Send this link now; it is shown only once: "
+            f"{settings.PUBLIC_BASE_URL.rstrip('/')}/invite/{token}",
+        )
+
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
+    """`starts_at_local` is a wall-clock time stored tagged as UTC (rooms/schedule.py), so the
+    admin shows and reads it in UTC whatever the server's TIME_ZONE: what staff see and type
+    is the organiser's local time in the row's `time_zone`."""
+
     list_display = ("room", "title", "starts_at_local", "time_zone", "frequency", "until", "count")
     list_filter = ("frequency",)
+    raw_id_fields = ("created_by",)
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with timezone.override(UTC):
+            return _rendered(super().changeform_view(request, *args, **kwargs))
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with timezone.override(UTC):
+            return _rendered(super().changelist_view(request, *args, **kwargs))
+
+
+def _rendered(response: HttpResponse) -> HttpResponse:
+    """Render a TemplateResponse now, while the caller's time-zone override is active."""
+    render = getattr(response, "render", None)
+    if callable(render):
+        render()
+    return response
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -14,7 +14,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
@@ -23,9 +23,9 @@ from pydantic import Field
 
 from rooms import calendar, selectors, services
 from rooms.api_messaging import messaging_router
-from rooms.errors import DomainError, NotFound
-from rooms.models import Invitation, Membership, Room, User
-from rooms.schedule import Occurrence
+from rooms.errors import DomainError, ValidationFailed
+from rooms.models import Invitation, Membership, Room, Session, User
+from rooms.schedule import Occurrence, is_valid_time_zone, wall_start
 
 api = NinjaAPI(
     title="Hearth API",
@@ -57,7 +57,13 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     fields: dict[str, str] = {}
     for problem in exc.errors:
-        location = [str(part) for part in problem.get("loc", ()) if part not in ("body", "payload")]
+        # ninja's locations start with where the value came from ("body", "query", "path")
+        # and the parameter's name; the field name is what a form shows next to the input.
+        location = [
+            str(part)
+            for part in problem.get("loc", ())
+            if part not in ("body", "payload", "query", "path")
+        ]
         fields[".".join(location) or "body"] = problem.get("msg", "invalid")
     return error_response(request, 400, "invalid", "Some fields are not valid.", {"fields": fields})
 
@@ -76,6 +82,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             "csrf_failed",
             "The CSRF token is missing or wrong: fetch /api/auth/csrf and send it as X-CSRFToken.",
             {},
+        )
+    if exc.status_code == 400:
+        # ninja's only 400 of its own: a body that is not JSON.
+        return error_response(
+            request, 400, "malformed_body", "The request body is not valid JSON.", {}
         )
     return error_response(request, exc.status_code, "http_error", str(exc), {})
 
@@ -360,7 +371,7 @@ def auth_login(request: HttpRequest, payload: LoginIn) -> Any:
 def auth_logout(request: HttpRequest) -> Any:
     services.audit_record(action="auth.logout", actor=_user(request))
     logout(request)
-    return 204, None
+    return Status(204, None)
 
 
 @api.get("/me", response=MeOut, tags=["auth"])
@@ -389,7 +400,7 @@ def rooms_list(request: HttpRequest) -> list[dict[str, Any]]:
 def rooms_create(request: HttpRequest, payload: RoomIn) -> Any:
     user = _user(request)
     room = services.room_create(owner=user, **payload.dict())
-    return 201, _room_out(room, user)
+    return Status(201, _room_out(room, user))
 
 
 @api.get("/rooms/{room_id}", response={200: RoomOut, 404: ErrorOut}, tags=["rooms"])
@@ -428,9 +439,11 @@ def memberships_list(request: HttpRequest, room_id: str) -> Any:
 def memberships_add(request: HttpRequest, room_id: str, payload: MembershipIn) -> Any:
     actor = _user(request)
     room = selectors.room_get_for_user(user=actor, room_id=room_id)
-    target = User.objects.filter(pk=payload.user_id, is_active=True).first()
+    # Refuse non-editors before looking the person up, so members cannot probe account ids.
+    selectors.room_require_editor(user=actor, room=room)
+    target = selectors.user_get_active(user_id=payload.user_id)
     if target is None:
-        raise DomainError(details={"fields": {"user_id": "No such person."}}, code="invalid")
+        raise ValidationFailed(details={"fields": {"user_id": "No such person."}})
     membership = services.membership_add(
         actor=actor,
         room=room,
@@ -439,7 +452,7 @@ def memberships_add(request: HttpRequest, room_id: str, payload: MembershipIn) -
         display_name=payload.display_name,
         relationship=payload.relationship,
     )
-    return 201, _membership_out(membership)
+    return Status(201, _membership_out(membership))
 
 
 @api.delete(
@@ -450,11 +463,9 @@ def memberships_add(request: HttpRequest, room_id: str, payload: MembershipIn) -
 def memberships_remove(request: HttpRequest, room_id: str, membership_id: int) -> Any:
     actor = _user(request)
     room = selectors.room_get_for_user(user=actor, room_id=room_id)
-    membership = Membership.objects.filter(pk=membership_id, room=room).first()
-    if membership is None:
-        raise NotFound("No such membership.")
+    membership = selectors.membership_get_in_room(room=room, membership_id=membership_id)
     services.membership_remove(actor=actor, membership=membership)
-    return 204, None
+    return Status(204, None)
 
 
 # --- invitations ---------------------------------------------------------------------------
@@ -490,7 +501,7 @@ def invitations_create(request: HttpRequest, room_id: str, payload: InvitationIn
     out = _invitation_out(invitation)
     out["token"] = token
     out["accept_url"] = request.build_absolute_uri(f"/invite/{token}")
-    return 201, out
+    return Status(201, out)
 
 
 @api.post(
@@ -544,18 +555,18 @@ def invitations_accept(request: HttpRequest, payload: InvitationAcceptIn) -> Any
     )
     if existing is None:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return 201, _me_out(request, user)
+    return Status(201, _me_out(request, user))
 
 
 # --- sessions ------------------------------------------------------------------------------
 
 
-def _session_out(session: Any) -> dict[str, Any]:
+def _session_out(session: Session) -> dict[str, Any]:
     return {
         "id": session.pk,
         "room_id": str(session.room_id),
         "title": session.title,
-        "starts_at_local": session.starts_at_local,
+        "starts_at_local": wall_start(session),
         "time_zone": session.time_zone,
         "duration_minutes": session.duration_minutes,
         "frequency": session.frequency,
@@ -574,7 +585,7 @@ def sessions_create(request: HttpRequest, payload: SessionIn) -> Any:
     room = selectors.room_get_for_user(user=user, room_id=payload.room_id)
     data = payload.dict(exclude={"room_id"})
     session = services.session_create(actor=user, room=room, **data)
-    return 201, _session_out(session)
+    return Status(201, _session_out(session))
 
 
 @api.get("/sessions", response=list[SessionOut], tags=["sessions"])
@@ -591,12 +602,13 @@ def sessions_upcoming(
     """Upcoming occurrences in the caller's time zone (or `tz`), soonest first."""
     user = _user(request)
     zone = tz or user.time_zone
-    from rooms.schedule import is_valid_time_zone
-
+    errors: dict[str, str] = {}
     if not is_valid_time_zone(zone):
-        raise DomainError(details={"fields": {"tz": "Unknown time zone."}}, code="invalid")
+        errors["tz"] = "Unknown time zone."
     if not 1 <= days <= 366:
-        raise DomainError(details={"fields": {"days": "From 1 to 366."}}, code="invalid")
+        errors["days"] = "From 1 to 366."
+    if errors:
+        raise ValidationFailed(details={"fields": errors})
     room = selectors.room_get_for_user(user=user, room_id=room_id) if room_id else None
     occurrences = selectors.upcoming_occurrences(
         user=user, now=timezone.now(), days=days, room=room
@@ -611,8 +623,8 @@ def sessions_upcoming(
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The person's sessions as an iCalendar feed. The private token in the URL is the
     credential, so a calendar app can subscribe without a cookie."""
-    user = User.objects.filter(calendar_token=token, is_active=True).first()
-    if user is None or not token:
+    user = selectors.user_get_by_calendar_token(token=token)
+    if user is None:
         return JsonResponse(
             {"error": {"code": "not_found", "message": "Unknown calendar link.", "details": {}}},
             status=404,
@@ -635,13 +647,17 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
 def rooms_ticket(request: HttpRequest, room_id: str) -> Any:
     """A single-use websocket ticket valid for 60 s: `/ws/rooms/<room_id>/?ticket=...`."""
     user = _user(request)
-    room = selectors.room_get_for_user(user=user, room_id=room_id)
+    # A banned member must hear "banned" (403), not "not found": the service decides.
+    room = selectors.room_get_for_user(user=user, room_id=room_id, include_banned=True)
     token, expires_at = services.ticket_issue(user=user, room=room)
-    return 201, {
-        "ticket": token,
-        "expires_at": expires_at,
-        "url": f"/ws/rooms/{room.pk}/?ticket={token}",
-    }
+    return Status(
+        201,
+        {
+            "ticket": token,
+            "expires_at": expires_at,
+            "url": f"/ws/rooms/{room.pk}/?ticket={token}",
+        },
+    )
 
 
 api.add_router("/", messaging_router)

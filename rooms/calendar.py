@@ -6,7 +6,7 @@ so calendar apps expand it themselves and keep it right across daylight-saving c
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -14,6 +14,7 @@ from icalendar import Calendar, Event, vRecur
 
 from rooms import selectors
 from rooms.models import Frequency, User
+from rooms.schedule import wall_start
 
 
 def feed_for_user(*, user: User, base_url: str) -> bytes:
@@ -25,7 +26,9 @@ def feed_for_user(*, user: User, base_url: str) -> bytes:
     stamp = timezone.now()
     for session in selectors.sessions_for_user(user=user):
         zone = ZoneInfo(session.time_zone)
-        start = session.starts_at_local.replace(tzinfo=None).replace(tzinfo=zone)
+        # DTSTART carries the organiser's wall time and TZID; the app expands the RRULE in
+        # that zone, so the series keeps its local time across daylight-saving changes.
+        start = wall_start(session).replace(tzinfo=zone)
         event = Event()
         event.add("uid", f"hearth-session-{session.pk}@hearth")
         event.add("dtstamp", stamp)
@@ -51,7 +54,7 @@ def feed_for_user(*, user: User, base_url: str) -> bytes:
                     minute=59,
                     second=59,
                 )
-                rule["until"] = end_of_day.astimezone(ZoneInfo("UTC"))
+                rule["until"] = end_of_day.astimezone(UTC)
             event.add("rrule", vRecur(rule))
         cal.add_component(event)
     cal.add_missing_timezones()

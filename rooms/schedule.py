@@ -3,13 +3,18 @@
 The rule runs on the organiser's wall-clock time (naive datetimes), and each occurrence is then
 placed in the organiser's zone. That keeps "Tuesdays at 18:00 in Chicago" at 18:00 local on
 both sides of a daylight-saving change; each viewer then sees it converted to their own zone.
+
+Storage convention: `Session.starts_at_local` is a wall-clock time, but the column is a
+timezone-aware DateTimeField (USE_TZ). The wall clock is therefore stored tagged as UTC
+(`wall_to_stored`) and read back with `wall_start`, so neither the server's TIME_ZONE nor the
+database connection's zone can shift it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import WEEKLY, rrule
@@ -27,7 +32,7 @@ class Occurrence:
 
     @property
     def occurrence_id(self) -> str:
-        utc = self.starts_at.astimezone(ZoneInfo("UTC"))
+        utc = self.starts_at.astimezone(UTC)
         return f"{self.session.pk}-{utc:%Y%m%dT%H%M%SZ}"
 
     def in_zone(self, time_zone: str) -> tuple[datetime, datetime]:
@@ -55,9 +60,22 @@ def _known_zones() -> set[str]:
     return _ZONES
 
 
+def wall_to_stored(wall: datetime) -> datetime:
+    """The value to store in `Session.starts_at_local` for a naive wall-clock time."""
+    return wall.replace(tzinfo=UTC)
+
+
+def wall_start(session: Session) -> datetime:
+    """The first start as a naive wall-clock time in `session.time_zone`."""
+    value = session.starts_at_local
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
 def local_starts(session: Session) -> Iterator[datetime]:
     """Naive wall-clock starts in the organiser's zone, in order."""
-    start = session.starts_at_local.replace(tzinfo=None)
+    start = wall_start(session)
     if session.frequency == Frequency.ONCE:
         yield start
         return
@@ -82,7 +100,7 @@ def occurrences_between(
     length = timedelta(minutes=session.duration_minutes)
     found: list[Occurrence] = []
     for naive in local_starts(session):
-        begins = _localize(naive, zone)
+        begins = localize(naive, zone)
         if begins >= end or len(found) >= limit:
             break
         if begins + length > start:
@@ -90,12 +108,10 @@ def occurrences_between(
     return found
 
 
-def _localize(naive: datetime, zone: ZoneInfo) -> datetime:
-    """Attach `zone`, resolving the spring-forward gap by moving forward to real time."""
-    aware = naive.replace(tzinfo=zone)
-    # A wall time inside the gap does not round-trip through UTC; take the later offset.
-    roundtrip = aware.astimezone(ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None)
-    if roundtrip != naive:
-        aware = naive.replace(tzinfo=zone, fold=1)
-        aware = aware.astimezone(ZoneInfo("UTC")).astimezone(zone)
-    return aware
+def localize(naive: datetime, zone: ZoneInfo) -> datetime:
+    """Attach `zone` to a wall-clock time. An ambiguous time (the repeated hour in autumn) is
+    its first occurrence; a time inside the spring-forward gap moves forward by the gap, so
+    02:30 on the night clocks jump from 02:00 to 03:00 becomes 03:30, never 01:30."""
+    # fold=0 reads a gap time with the offset from before the jump, which lands the instant
+    # after the gap; normalising through UTC then shows it on the new offset (PEP 495).
+    return naive.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)

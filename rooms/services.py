@@ -7,12 +7,21 @@ that matters to a clinical record leaves an AuditEvent in the same transaction.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import (
+    CommonPasswordValidator,
+    MinimumLengthValidator,
+    NumericPasswordValidator,
+    UserAttributeSimilarityValidator,
+    get_default_password_validators,
+    validate_password,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -32,7 +41,7 @@ from rooms.models import (
     User,
     WebsocketTicket,
 )
-from rooms.schedule import is_valid_time_zone
+from rooms.schedule import is_valid_time_zone, wall_to_stored
 from rooms.tokens import new_token, token_hash
 
 
@@ -59,21 +68,28 @@ def audit_record(
 # --- rooms ---------------------------------------------------------------------------------
 
 ROOM_EDITABLE_FIELDS = ("name", "waiting_room_enabled", "auto_admit_members", "locked", "capacity")
+_ROOM_FLAGS = ("waiting_room_enabled", "auto_admit_members", "locked")
 
 
-def _check_room_fields(fields: dict[str, Any]) -> None:
+def _room_field_errors(fields: dict[str, Any]) -> dict[str, str]:
+    """Field errors for room settings; strips the name in place. A key present with None
+    is an error (every room setting has a value), except `capacity` at creation, where the
+    caller drops None first to get the kind's default."""
     errors: dict[str, str] = {}
     if "name" in fields:
-        name = (fields["name"] or "").strip()
+        name = fields["name"].strip() if isinstance(fields["name"], str) else ""
         if not name or len(name) > 120:
             errors["name"] = "Give the room a name of 1 to 120 characters."
         fields["name"] = name
-    if "capacity" in fields and fields["capacity"] is not None:
+    if "capacity" in fields:
         cap = fields["capacity"]
-        if not isinstance(cap, int) or not 2 <= cap <= 50:
+        # bool is an int subclass: `true` is not a capacity.
+        if not isinstance(cap, int) or isinstance(cap, bool) or not 2 <= cap <= 50:
             errors["capacity"] = "Capacity must be a whole number from 2 to 50."
-    if errors:
-        raise ValidationFailed(details={"fields": errors})
+    for flag in _ROOM_FLAGS:
+        if flag in fields and not isinstance(fields[flag], bool):
+            errors[flag] = "Use true or false."
+    return errors
 
 
 def room_create(
@@ -88,14 +104,19 @@ def room_create(
 ) -> Room:
     """A therapist opens a room and becomes its owner and first (therapist) member."""
     if owner.staff_role != StaffRole.THERAPIST:
-        raise Forbidden("Only therapists can create rooms.")
+        raise Forbidden("Only therapists can create rooms.", code="therapists_only")
+    fields: dict[str, Any] = {"name": name, "auto_admit_members": auto_admit_members}
+    if capacity is not None:
+        fields["capacity"] = capacity
+    if waiting_room_enabled is not None:
+        fields["waiting_room_enabled"] = waiting_room_enabled
+    errors = _room_field_errors(fields)
     if kind not in RoomKind.values:
-        raise ValidationFailed(
-            details={"fields": {"kind": f"Choose one of: {', '.join(RoomKind.values)}."}}
-        )
-    fields: dict[str, Any] = {"name": name, "capacity": capacity}
-    _check_room_fields(fields)
+        errors["kind"] = f"Choose one of: {', '.join(RoomKind.values)}."
+    if errors:
+        raise ValidationFailed(details={"fields": errors})
     if waiting_room_enabled is None:
+        # A care thread is messages between sessions: nobody waits to be admitted to it.
         waiting_room_enabled = kind != RoomKind.CARE_THREAD
     with transaction.atomic():
         room = Room.objects.create(
@@ -104,7 +125,7 @@ def room_create(
             owner=owner,
             waiting_room_enabled=waiting_room_enabled,
             auto_admit_members=auto_admit_members,
-            capacity=capacity or DEFAULT_CAPACITY[kind],
+            capacity=capacity if capacity is not None else DEFAULT_CAPACITY[kind],
         )
         Membership.objects.create(
             user=owner,
@@ -117,14 +138,17 @@ def room_create(
 
 
 def room_update(*, actor: User, room: Room, **changes: Any) -> Room:
-    """The owner or a therapist member changes a room's settings."""
+    """The owner or a therapist member changes a room's settings. Nothing is written unless
+    every change is valid."""
     selectors.room_require_editor(user=actor, room=room)
-    unknown = set(changes) - set(ROOM_EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(
-            details={"fields": dict.fromkeys(sorted(unknown), "This field cannot be changed.")}
-        )
-    _check_room_fields(changes)
+    errors = dict.fromkeys(
+        sorted(set(changes) - set(ROOM_EDITABLE_FIELDS)), "This field cannot be changed."
+    )
+    errors.update(_room_field_errors(changes))
+    if errors:
+        raise ValidationFailed(details={"fields": errors})
+    if not changes:
+        return room
     with transaction.atomic():
         for field, value in changes.items():
             setattr(room, field, value)
@@ -150,14 +174,21 @@ def membership_add(
     display_name: str = "",
     relationship: str = "",
 ) -> Membership:
+    """The owner or a therapist member adds an existing account to the room."""
     selectors.room_require_editor(user=actor, room=room)
     if role not in Role.values:
         raise ValidationFailed(
             details={"fields": {"role": f"Choose one of: {', '.join(Role.values)}."}}
         )
-    if role in (Role.THERAPIST, Role.FACILITATOR) and user.staff_role == StaffRole.NONE:
+    # A therapist member may edit the room, so only a therapist account can hold that role;
+    # facilitators are clinical staff of either kind.
+    if role == Role.THERAPIST and user.staff_role != StaffRole.THERAPIST:
         raise ValidationFailed(
-            details={"fields": {"role": "Only clinical staff can be therapists or facilitators."}}
+            details={"fields": {"role": "Only a therapist's account can be a therapist here."}}
+        )
+    if role == Role.FACILITATOR and user.staff_role == StaffRole.NONE:
+        raise ValidationFailed(
+            details={"fields": {"role": "Only clinical staff can be facilitators."}}
         )
     try:
         with transaction.atomic():
@@ -183,10 +214,12 @@ def membership_add(
 
 
 def membership_remove(*, actor: User, membership: Membership) -> None:
+    """The owner or a therapist member takes someone out of the room. The owner stays: a
+    room always has someone who may change it."""
     room = membership.room
     selectors.room_require_editor(user=actor, room=room)
     if membership.user_id == room.owner_id:
-        raise Forbidden("The room's owner cannot be removed from it.")
+        raise Forbidden("The room's owner cannot be removed from it.", code="owner_not_removable")
     with transaction.atomic():
         audit_record(
             action="membership.removed",
@@ -195,6 +228,8 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
             target_user=membership.user,
             details={"role": membership.role},
         )
+        # A ticket fetched before the removal must not open the room afterwards.
+        tickets_revoke(user=membership.user, room=room)
         membership.delete()
 
 
@@ -214,7 +249,9 @@ def invitation_create(
     selectors.room_require_editor(user=actor, room=room)
     errors: dict[str, str] = {}
     email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 254:
+    try:
+        validate_email(email)
+    except DjangoValidationError:
         errors["email"] = "Enter a valid email address."
     if role not in (Role.CLIENT, Role.FAMILY, Role.OBSERVER):
         errors["role"] = "Invitations are for clients, family members and observers."
@@ -244,8 +281,10 @@ def invitation_create(
 
 def invitation_revoke(*, actor: User, invitation: Invitation, now: datetime | None = None) -> None:
     selectors.room_require_editor(user=actor, room=invitation.room)
-    if invitation.accepted_at or invitation.revoked_at:
-        raise Gone("This invitation was already used or revoked.")
+    if invitation.revoked_at:
+        raise Gone("This invitation was already withdrawn.", code="invitation_revoked")
+    if invitation.accepted_at:
+        raise Gone("This invitation was already used.", code="invitation_used")
     with transaction.atomic():
         invitation.revoked_at = now or timezone.now()
         invitation.save(update_fields=["revoked_at"])
@@ -257,14 +296,19 @@ def invitation_revoke(*, actor: User, invitation: Invitation, now: datetime | No
         )
 
 
-def invitation_check(*, token: str, now: datetime | None = None) -> Invitation:
-    """The invitation behind `token`, or Gone with the reason it can no longer be used."""
+def invitation_check(
+    *, token: str, now: datetime | None = None, for_update: bool = False
+) -> Invitation:
+    """The invitation behind `token`, or Gone with the reason it can no longer be used
+    (`invitation_revoked`, `invitation_used`, `invitation_expired`). `for_update` locks the
+    row (inside a transaction) so that the check and the accept are one step."""
     now = now or timezone.now()
-    invitation = (
-        Invitation.objects.select_related("room").filter(token_hash=token_hash(token)).first()
-    )
+    rows = Invitation.objects.select_related("room")
+    if for_update:
+        rows = rows.select_for_update(of=("self",))
+    invitation = rows.filter(token_hash=token_hash(token or "")).first()
     if invitation is None:
-        raise NotFound("This invitation link is not valid.")
+        raise NotFound("This invitation link is not valid.", code="invitation_not_found")
     if invitation.revoked_at is not None:
         raise Gone(
             "This invitation was withdrawn. Ask your therapist for a new one.",
@@ -278,6 +322,29 @@ def invitation_check(*, token: str, now: datetime | None = None) -> Invitation:
             code="invitation_expired",
         )
     return invitation
+
+
+def _password_validators() -> list[Any]:
+    """The configured AUTH_PASSWORD_VALIDATORS, or Django's recommended four when none are
+    configured: an account that guards clinical conversations never gets a password like
+    "123" because a setting was left empty."""
+    if settings.AUTH_PASSWORD_VALIDATORS:
+        return get_default_password_validators()
+    return [
+        UserAttributeSimilarityValidator(),
+        MinimumLengthValidator(min_length=10),
+        CommonPasswordValidator(),
+        NumericPasswordValidator(),
+    ]
+
+
+def _password_problem(password: str, user: User) -> str:
+    """A sentence saying what is wrong with the password, or "" when it is acceptable."""
+    try:
+        validate_password(password or "", user=user, password_validators=_password_validators())
+    except DjangoValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
 
 
 def invitation_accept(
@@ -299,25 +366,27 @@ def invitation_accept(
         errors["display_name"] = "Enter the name others will see (1 to 80 characters)."
     if not is_valid_time_zone(time_zone or ""):
         errors["time_zone"] = "Choose a time zone such as Europe/London or America/Chicago."
-    if existing_user is None:
-        try:
-            validate_password(password or "")
-        except DjangoValidationError as exc:
-            errors["password"] = " ".join(exc.messages)
     with transaction.atomic():
-        # Lock the row so two accepts of one link cannot both succeed.
-        invitation = invitation_check(token=token, now=now)
-        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-        if invitation.accepted_at is not None:
-            raise Gone("This invitation was already used. Sign in instead.", code="invitation_used")
+        # The row stays locked until commit, so of two accepts of one link the second waits
+        # and then finds it used: it cannot also succeed.
+        invitation = invitation_check(token=token, now=now, for_update=True)
         room = invitation.room
-        if existing_user is None and User.objects.filter(username=invitation.email).exists():
-            errors["email"] = "An account with this email exists: sign in, then open the link."
+        if existing_user is None:
+            password_error = _password_problem(
+                password, User(username=invitation.email, email=invitation.email)
+            )
+            if password_error:
+                errors["password"] = password_error
+            if User.objects.filter(username=invitation.email).exists():
+                errors["email"] = "An account with this email exists: sign in, then open the link."
         if errors:
             raise ValidationFailed(details={"fields": errors})
         if existing_user is not None:
             user = existing_user
-            if selectors.membership_for(user=user, room=room) is not None:
+            existing = selectors.membership_for(user=user, room=room)
+            if existing is not None and existing.banned_at is not None:
+                raise Forbidden("You cannot join this room.", code="banned")
+            if existing is not None:
                 raise ValidationFailed(
                     details={"fields": {"token": "You are already a member of this room."}}
                 )
@@ -329,8 +398,6 @@ def invitation_accept(
                 display_name=display_name,
                 time_zone=time_zone,
             )
-        if Membership.objects.filter(room=room, user=user, banned_at__isnull=False).exists():
-            raise Forbidden("You cannot join this room.")
         Membership.objects.create(
             user=user,
             room=room,
@@ -368,8 +435,17 @@ def session_create(
     count: int | None = None,
     title: str = "",
 ) -> Session:
+    """Schedule a room: a one-off, or a weekly or fortnightly series ending on a date
+    (`until`, inclusive) or after `count` sessions. `starts_at_local` is the organiser's
+    wall-clock time in `time_zone`, without an offset."""
     selectors.room_require_editor(user=actor, room=room)
     errors: dict[str, str] = {}
+    if starts_at_local.tzinfo is not None:
+        # An offset would fix the instant and break "18:00 local" across DST; refuse it rather
+        # than guess which of the two the caller meant.
+        errors["starts_at_local"] = (
+            "Give the local wall-clock time without an offset; the zone goes in time_zone."
+        )
     if not is_valid_time_zone(time_zone or ""):
         errors["time_zone"] = "Choose a time zone such as Europe/London or America/Chicago."
     if frequency not in Frequency.values:
@@ -384,13 +460,16 @@ def session_create(
         errors["until"] = "The end date is before the first session."
     if frequency == Frequency.ONCE and (until is not None or count not in (None, 1)):
         errors["frequency"] = "A one-off session has no end date or count."
+    if frequency in (Frequency.WEEKLY, Frequency.FORTNIGHTLY) and until is None and count is None:
+        # A programme has an end: an open series would fill calendars forever.
+        errors["until"] = "Give an end date or a number of sessions for a repeating series."
     if errors:
         raise ValidationFailed(details={"fields": errors})
     with transaction.atomic():
         session = Session.objects.create(
             room=room,
             title=title[:120],
-            starts_at_local=starts_at_local.replace(tzinfo=None),
+            starts_at_local=wall_to_stored(starts_at_local),
             time_zone=time_zone,
             duration_minutes=duration_minutes,
             frequency=frequency,
@@ -433,7 +512,8 @@ def user_update_profile(
 
 
 def ticket_issue(*, user: User, room: Room, now: datetime | None = None) -> tuple[str, datetime]:
-    """A single-use ticket for opening the room's websocket without a cookie."""
+    """A single-use ticket for opening the room's websocket without a cookie. A non-member
+    gets NotFound; a banned member gets Forbidden `banned`."""
     membership = selectors.membership_for(user=user, room=room)
     if membership is None:
         raise NotFound("No such room.")
@@ -452,10 +532,14 @@ def ticket_consume(*, token: str, room_id: str, now: datetime | None = None) -> 
     """The user a ticket was issued to, marking it used; None if unknown, used, expired or for
     another room. The conditional UPDATE makes the use single even across instances."""
     now = now or timezone.now()
+    try:
+        room_key = uuid.UUID(str(room_id))
+    except ValueError:
+        return None
     with transaction.atomic():
         ticket = (
             WebsocketTicket.objects.select_related("user")
-            .filter(token_hash=token_hash(token), room_id=room_id)
+            .filter(token_hash=token_hash(token or ""), room_id=room_key)
             .first()
         )
         if ticket is None:
