@@ -619,7 +619,20 @@ def sessions_upcoming(
 # --- calendar feed -------------------------------------------------------------------------
 
 
-@api.get("/calendar.ics", auth=None, tags=["sessions"], include_in_schema=True)
+@api.get(
+    "/calendar.ics",
+    auth=None,
+    tags=["sessions"],
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "An iCalendar (RFC 5545) feed",
+                "content": {"text/calendar": {"schema": {"type": "string"}}},
+            },
+            404: {"description": "Unknown calendar link (error body as elsewhere)"},
+        }
+    },
+)
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The person's sessions as an iCalendar feed. The private token in the URL is the
     credential, so a calendar app can subscribe without a cookie."""
