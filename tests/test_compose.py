@@ -382,6 +382,35 @@ def test_the_image_is_python_311_slim_collects_static_files_and_runs_as_a_non_ro
     assert users[-1] not in {"root", "0"}
 
 
+def test_the_collectstatic_step_of_the_image_build_succeeds_in_production_mode(tmp_path: Path) -> None:
+    """The Dockerfile's collectstatic, with its own build-only values, into a scratch
+    directory: production refuses weak build values, and the manifest storage refuses a
+    stylesheet that points at a missing file, either of which would break the image build."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    run = re.search(r"^RUN (.*collectstatic.*)$", text, re.M)
+    assert run
+    build_env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", run.group(1).split("python", 1)[0]))
+    assert build_env["HEARTH_MODE"] == "production"
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        f"settings.STATIC_ROOT = {str(tmp_path / 'static')!r}; "
+        "from django.core.management import call_command; "
+        "call_command('collectstatic', '--noinput', verbosity=0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=hearth_env(tmp_path, **build_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    assert manifest["paths"]
+
+
 def test_the_image_leaves_out_secrets_and_local_state_but_keeps_what_it_runs() -> None:
     patterns = [
         line.strip()
