@@ -382,7 +382,9 @@ def test_the_image_is_python_311_slim_collects_static_files_and_runs_as_a_non_ro
     assert users[-1] not in {"root", "0"}
 
 
-def test_the_collectstatic_step_of_the_image_build_succeeds_in_production_mode(tmp_path: Path) -> None:
+def test_the_collectstatic_step_of_the_image_build_succeeds_in_production_mode(
+    tmp_path: Path,
+) -> None:
     """The Dockerfile's collectstatic, with its own build-only values, into a scratch
     directory: production refuses weak build values, and the manifest storage refuses a
     stylesheet that points at a missing file, either of which would break the image build."""
