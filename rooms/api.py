@@ -23,6 +23,7 @@ from pydantic import Field
 
 from rooms import calendar, selectors, services
 from rooms.api_messaging import messaging_router
+from rooms.api_moderation import moderation_router
 from rooms.errors import DomainError, ValidationFailed
 from rooms.models import Invitation, Membership, Room, Session, User
 from rooms.schedule import Occurrence, is_valid_time_zone, wall_start
@@ -674,3 +675,4 @@ def rooms_ticket(request: HttpRequest, room_id: str) -> Any:
 
 
 api.add_router("/", messaging_router)
+api.add_router("/", moderation_router)

@@ -239,6 +239,13 @@ class Participant(models.Model):
     imposed_audio_mute = models.BooleanField(default=False)
     imposed_video_mute = models.BooleanField(default=False)
     imposed_chat_mute = models.BooleanField(default=False)
+    # Lifted for this one person by mod.unmute while a room-wide mod.mute_all stands.
+    mute_all_exempt_audio = models.BooleanField(default=False)
+    mute_all_exempt_video = models.BooleanField(default=False)
+    mute_all_exempt_chat = models.BooleanField(default=False)
+    # Set by deny, removal and return-to-lobby: only a moderator's admit lets them back in
+    # (no automatic admission by room settings until then).
+    moderator_hold = models.BooleanField(default=False)
     # The person's own media switches.
     audio_on = models.BooleanField(default=True)
     video_on = models.BooleanField(default=True)
