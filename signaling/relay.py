@@ -93,16 +93,18 @@ class IceCandidate:
 
 @dataclass(frozen=True, slots=True)
 class SignalPayload:
-    """A validated `signal.send`: exactly one of `description` and `candidate` is set."""
+    """A validated `signal.send`: exactly one of `description` and `candidate` is set. `to` is
+    None when the caller parsed the recipient itself (realtime's frame schema does)."""
 
-    to: str
+    to: str | None = None
     description: SessionDescription | None = None
     candidate: IceCandidate | None = None
     restart: bool = False
 
-    def event_data(self, *, sender_id: str) -> dict[str, Any]:
-        """The `data` of the `signal` event the target receives; `from` is the server's word."""
-        data: dict[str, Any] = {"from": sender_id}
+    def as_wire(self) -> dict[str, Any]:
+        """The relayed part of the `signal` event: description or candidate, and `restart`
+        when set. Only known keys, normalised: nothing the client added travels on."""
+        data: dict[str, Any] = {}
         if self.description is not None:
             data["description"] = self.description.as_dict()
         if self.candidate is not None:
@@ -110,6 +112,11 @@ class SignalPayload:
         if self.restart:
             data["restart"] = True
         return data
+
+    def event_data(self, *, sender_id: str) -> dict[str, Any]:
+        """The whole `data` of the `signal` event; `from` is the server's word, never the
+        client's."""
+        return {"from": sender_id, **self.as_wire()}
 
 
 def parse_description(value: Any) -> SessionDescription:
@@ -184,7 +191,9 @@ def _candidate_ok(text: str) -> bool:
 
 
 def parse_signal(data: Any) -> SignalPayload:
-    """Validate the `data` of a `signal.send` frame (see docs/signaling.md for the shapes)."""
+    """Validate the `data` of a `signal.send` frame (see docs/signaling.md for the shapes).
+
+    `to` is checked when present and may be left out by a caller that validated it already."""
     if not isinstance(data, dict):
         raise InvalidSignal()
     unknown = set(data) - SIGNAL_KEYS
@@ -194,7 +203,7 @@ def parse_signal(data: Any) -> SignalPayload:
             details={"unknown": sorted(str(key) for key in unknown)},
         )
     to = data.get("to")
-    if not isinstance(to, str) or not to or len(to) > MAX_TARGET_CHARS:
+    if "to" in data and (not isinstance(to, str) or not to or len(to) > MAX_TARGET_CHARS):
         raise InvalidSignal("A signal needs the recipient's participant id in `to`.")
     has_description = data.get("description") is not None
     has_candidate = data.get("candidate") is not None

@@ -141,12 +141,13 @@ def test_a_rollback_needs_no_sdp():
     "data",
     [
         {"to": "p-2"},
+        {},
         {
             "to": "p-2",
             "description": {"type": "offer", "sdp": OFFER_SDP},
             "candidate": {"candidate": "", "sdpMid": "0"},
         },
-        {"description": {"type": "offer", "sdp": OFFER_SDP}},
+        {"to": None, "description": {"type": "offer", "sdp": OFFER_SDP}},
         {"to": 2, "description": {"type": "offer", "sdp": OFFER_SDP}},
         {"to": "", "description": {"type": "offer", "sdp": OFFER_SDP}},
         {"to": "p-2", "from": "p-9", "description": {"type": "offer", "sdp": OFFER_SDP}},
@@ -185,3 +186,16 @@ def test_signalling_someone_not_admitted_here_is_no_such_participant():
 
 def test_two_admitted_participants_of_one_room_may_signal():
     check_may_signal(sender_admitted=True, target_exists_and_admitted_in_same_room=True)
+
+
+def test_the_recipient_may_be_validated_by_the_caller_and_left_out():
+    payload = parse_signal({"candidate": {"candidate": "", "sdpMid": "0"}, "restart": False})
+    assert payload.to is None
+    assert payload.as_wire() == {
+        "candidate": {
+            "candidate": "",
+            "sdpMid": "0",
+            "sdpMLineIndex": None,
+            "usernameFragment": None,
+        }
+    }

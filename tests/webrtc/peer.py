@@ -179,7 +179,7 @@ class Bus:
     def sender(self, me: str) -> SendSignal:
         async def send(data: dict[str, Any]) -> None:
             payload = parse_signal(data)
-            await self._queue(payload.to).put(payload.event_data(sender_id=me))
+            await self._queue(data["to"]).put(payload.event_data(sender_id=me))
 
         return send
 
