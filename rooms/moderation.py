@@ -774,7 +774,7 @@ def participant_return_to_lobby(
         if participant.state != ParticipantState.ADMITTED:
             raise DomainError(
                 f"{t.membership.display_name} is not in the session.",
-                code="not_admitted",
+                code="not_in_session",
                 status=409,
             )
         was_present = _close_attendance(room=t.room, user_id=t.membership.user_id, now=now)

@@ -374,6 +374,16 @@ def test_admitting_someone_returned_to_the_lobby_restores_them(group):
     assert moderation.require_admitted(user=group.jordan, room=group.room).state == "admitted"
 
 
+def test_someone_who_is_not_in_the_session_cannot_be_sent_to_the_lobby(group):
+    sam = pid(group.sam, group.room)
+    moderation.participant_remove(actor=group.dana, room=group.room, participant_id=sam)
+    with pytest.raises(DomainError) as caught:
+        moderation.participant_return_to_lobby(
+            actor=group.dana, room=group.room, participant_id=sam
+        )
+    assert caught.value.code == "not_in_session"
+
+
 def test_the_owner_and_other_moderators_cannot_be_sent_to_the_lobby(group):
     open_socket(group.dana, group.room)
     open_socket(group.fran, group.room)
