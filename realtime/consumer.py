@@ -57,6 +57,9 @@ CLOSE_FOR_REASON = {
 
 DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
+# A larger gap is left to the client to page through with chat.history.
+MAX_GAP_REPAIR = 100
+
 
 class Reply(Exception):
     """Stop handling a frame and send this error frame instead."""
@@ -377,10 +380,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def deliver_frame(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
         if frame["type"] == CHAT_MESSAGE:
-            seq = frame["data"]["seq"]
-            if seq <= self.delivered_seq:
-                return
-            self.delivered_seq = seq
+            await self._deliver_chat(frame)
+            return
+        await self.send_frame(frame)
+
+    async def _deliver_chat(self, frame: dict[str, Any]) -> None:
+        """Chat reaches each socket in seq order, exactly once. Two instances publish in the
+        order their commits finish, and the layer may drop a message; a seq past the next one
+        expected means the ones between are already committed (seq is taken under the room
+        lock), so they are read from PostgreSQL and sent first."""
+        seq = frame["data"]["seq"]
+        if seq <= self.delivered_seq:
+            return
+        gap = seq - self.delivered_seq - 1
+        if 0 < gap <= MAX_GAP_REPAIR:
+            missing = await self._db(
+                messaging.messages_page,
+                membership=self.membership,
+                after_seq=self.delivered_seq,
+                limit=gap,
+            )
+            for message in missing:
+                if message["seq"] < seq:
+                    await self.send_frame(server_frame(CHAT_MESSAGE, message))
+        self.delivered_seq = seq
         await self.send_frame(frame)
 
     async def deliver_signal(self, event: dict[str, Any]) -> None:
@@ -409,6 +432,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     # --- helpers -------------------------------------------------------------------------
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # daphne refuses an IntEnum as a close code ("must be an integer") and answers 1011.
+        await super().close(code=int(code) if code is not None else None, reason=reason)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=encode(frame))
