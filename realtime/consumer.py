@@ -81,10 +81,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- connecting ----------------------------------------------------------------------
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels subscribes the socket's channel before the handshake; with Redis down that
+        raises, which daphne would answer with a bare HTTP 500. Answer 4503 instead, so the
+        client knows to come back."""
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            if not broadcast.is_layer_outage(exc) or getattr(self, "handshake_done", False):
+                raise
+            logger.warning("channel layer unavailable before the handshake")
+            message = await receive()
+            if message.get("type") == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
+
     async def connect(self) -> None:
         # Accept first: a close before accept reaches the browser as a bare HTTP 403 and the
         # 44xx code would be lost.
         await self.accept()
+        self.handshake_done = True
         self.joined_groups: set[str] = set()
         room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
         try:

@@ -102,9 +102,10 @@ class PrecallWorker(AsyncConsumer):
     start (ICE gathering) does not hold up reports and stops; a failing request becomes a
     `precall.error` reply and never ends the worker."""
 
-    # Set through as_asgi(registry=...); without it (e.g. `runworker precall`) the first
-    # instance builds one from settings.
-    registry: PrecallRegistry | None = None
+    def __init__(self, registry: PrecallRegistry | None = None) -> None:
+        # Given by as_asgi(registry=...); without it (e.g. `runworker precall`) the instance
+        # builds one from settings on its first message.
+        self.registry = registry
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self._tasks: set[asyncio.Task[None]] = set()

@@ -36,9 +36,9 @@ class CloseCode(IntEnum):
     SESSION_ENDED = 4410
     DENIED = 4411  # a moderator denied entry from the waiting room
     REMOVED = 4412  # removed (or banned) by a moderator: do not reconnect
-    # Standard codes: the server is restarting / a dependency is briefly down. Reconnect.
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
+    # PostgreSQL or Redis is briefly unreachable: reconnect with backoff and `after_seq`.
+    # (Not the standard 1013: daphne's autobahn only lets a server send 1000 or 3000-4999.)
+    TRY_AGAIN_LATER = 4503
 
 
 # Close codes after which a client must NOT reconnect by itself.

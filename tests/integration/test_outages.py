@@ -1,0 +1,115 @@
+"""Outages: PostgreSQL unreachable, Redis restarted mid-session. Capacity is lost while they
+last; nothing acknowledged is lost, nothing crash-loops, and it all comes back by itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from tests.integration.client import WsClient
+from tests.integration.conftest import server_env
+from tests.servers import DaphneServer, RedisServer, TcpProxy, child_database_url, http_get
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def postgres_proxy(transactional_db):
+    params = connection.settings_dict
+    proxy = TcpProxy(
+        target_host=params.get("HOST") or "127.0.0.1", target_port=int(params.get("PORT") or 5432)
+    )
+    yield proxy
+    proxy.close()
+
+
+async def test_with_postgresql_unreachable_chat_send_gets_unavailable_and_the_socket_stays_open(
+    postgres_proxy, open_room
+):
+    room, cookies = open_room["room"], open_room["cookies"]
+    server = DaphneServer(
+        env=server_env(
+            DATABASE_URL=child_database_url(host="127.0.0.1", port=postgres_proxy.port),
+            DATABASE_CONNECT_TIMEOUT="1",
+        )
+    )
+    await sync_to_async(server.start)()
+    try:
+        client = await WsClient.open(server.ws, room.pk, cookie=cookies[1])
+        await client.expect("welcome")
+        assert (await client.request("chat.send", {"client_msg_id": "before", "body": "before"}))[
+            "type"
+        ] == "ack"
+
+        postgres_proxy.cut()
+        reply = await client.request("chat.send", {"client_msg_id": "during", "body": "during"})
+        assert reply["type"] == "error"
+        assert reply["error"]["code"] == "unavailable"
+        assert (await client.request("ping"))["type"] == "pong"  # still open
+        status, body = await sync_to_async(http_get)(f"{server.http}/readyz")
+        assert status == 503
+        assert body["database"].startswith("error")
+        assert (await sync_to_async(http_get)(f"{server.http}/healthz"))[0] == 200
+
+        postgres_proxy.restore()
+        reply = await client.request("chat.send", {"client_msg_id": "during", "body": "during"})
+        assert reply["type"] == "ack"
+        assert reply["data"]["seq"] == 2  # the refused send was never stored: no gap, no double
+        assert (await sync_to_async(http_get)(f"{server.http}/readyz"))[0] == 200
+        await client.close()
+    finally:
+        await sync_to_async(server.stop)()
+
+
+async def test_a_redis_restart_closes_sockets_with_a_retryable_code_and_they_come_back(open_room):
+    room, cookies = open_room["room"], open_room["cookies"]
+    redis_server = await sync_to_async(RedisServer().start)()
+    server = DaphneServer(env=server_env(REDIS_URL=redis_server.url))
+    await sync_to_async(server.start)()
+    try:
+        alice = await WsClient.open(server.ws, room.pk, cookie=cookies[1])
+        bob = await WsClient.open(server.ws, room.pk, cookie=cookies[2])
+        await alice.expect("welcome")
+        await bob.expect("welcome")
+        first = await alice.request("chat.send", {"client_msg_id": "a-1", "body": "one"})
+        assert first["data"]["seq"] == 1
+        await bob.expect("chat.message")
+
+        await sync_to_async(redis_server.kill)()
+        # A send during the outage is stored and acknowledged (PostgreSQL is the source of
+        # truth); the socket then closes with 4503 "try again later" because the fan-out failed.
+        reply = await alice.request("chat.send", {"client_msg_id": "a-2", "body": "two"})
+        assert reply["type"] == "ack"
+        assert await alice.wait_closed() == 4503, server.read_log()[-3000:]
+        status, body = await sync_to_async(http_get)(f"{server.http}/readyz")
+        assert status == 503
+        assert body["redis"].startswith("error")
+        assert (await sync_to_async(http_get)(f"{server.http}/healthz"))[0] == 200
+        # Reconnecting while Redis is down is refused with the same retryable code, cleanly.
+        retry = await WsClient.open(server.ws, room.pk, cookie=cookies[1], after_seq=1)
+        assert await retry.wait_closed() == 4503
+
+        await sync_to_async(redis_server.start)()  # same port: Redis is back, empty
+        alice = await WsClient.open(server.ws, room.pk, cookie=cookies[1], after_seq=1)
+        welcome = await alice.expect("welcome")
+        assert [m["body"] for m in welcome["data"]["chat"]["messages"]] == ["two"]
+        bob_back = await WsClient.open(server.ws, room.pk, cookie=cookies[2], after_seq=1)
+        assert [
+            m["seq"] for m in (await bob_back.expect("welcome"))["data"]["chat"]["messages"]
+        ] == [2]
+        third = await alice.request("chat.send", {"client_msg_id": "a-3", "body": "three"})
+        assert third["data"]["seq"] == 3
+        assert (await bob_back.expect("chat.message"))["data"]["body"] == "three"
+        assert (await sync_to_async(http_get)(f"{server.http}/readyz"))[0] == 200
+        # No consumer crashed (daphne logs "Exception inside application" and sends 1011).
+        assert "Exception inside application" not in server.read_log(), server.read_log()[-3000:]
+        for client in (alice, bob, bob_back):
+            if not client.closed.is_set():
+                await client.close()
+        await asyncio.sleep(0)
+    finally:
+        await sync_to_async(server.stop)()
+        await sync_to_async(redis_server.stop)()
