@@ -134,3 +134,26 @@ async def test_past_the_chat_rate_limit_the_sender_gets_rate_limited_and_stays_c
     assert (await mother.request("ping"))["type"] == "pong"
     await mother.close()
     await brother.close()
+
+
+async def test_messages_the_layer_dropped_are_repaired_from_the_database_in_order(room_setup):
+    """The channel layer delivers at most once. Two messages are committed but their events
+    never published (as if dropped); the next live message makes each socket fetch the gap, so
+    everyone still sees 1, 2, 3 exactly once, in order."""
+    from rooms import messaging
+
+    mother, _ = await enter(room_setup, "jordan")
+    brother, _ = await enter(room_setup, "riley")
+    membership = await database_sync_to_async(Membership.objects.select_related("room").get)(
+        user=room_setup["riley"]
+    )
+    for n in (1, 2):  # committed, never published
+        await database_sync_to_async(messaging.message_post)(
+            membership=membership, client_msg_id=f"lost-{n}", body=f"lost {n}"
+        )
+    await mother.request("chat.send", {"client_msg_id": "m-3", "body": "three"})
+    seqs = [(await brother.expect("chat.message"))["data"]["seq"] for _ in range(3)]
+    assert seqs == [1, 2, 3]
+    assert await brother.nothing()
+    await mother.close()
+    await brother.close()
