@@ -1,39 +1,85 @@
-// A care thread: the history from the REST API now; live messages, typing and read state
-// arrive over the websocket (wired in the realtime phase).
-import { api, ApiError } from "./api.js";
-import { byId, h, setText } from "./dom.js";
-import { formatDateTime } from "./when.js";
-import { deviceTimeZone } from "./timezones.js";
+// A care thread: messages between sessions over the room socket, with read state, typing,
+// and messages written while offline kept and sent once the connection is back.
+import { byId, setText, show } from "./dom.js";
+import { RoomSocket, CLOSE_NOT_AUTHENTICATED } from "./socket.js";
+import { Chat } from "./chat.js";
 
 const main = document.getElementById("main");
 const roomId = main.dataset.roomId;
-const me = main.dataset.participantId;
+const people = new Map();
 
-export function messageItem(message) {
-  const mine = message.sender === me;
-  return h(
-    "li",
-    { className: "message" + (mine ? " message--mine" : ""), "data-seq": String(message.seq) },
-    h(
-      "p",
-      { className: "message__meta" },
-      h("span", { className: "message__sender", text: mine ? "You" : message.sender_name }),
-      " ",
-      h("time", { datetime: message.sent_at, text: formatDateTime(new Date(message.sent_at), deviceTimeZone()) }),
-    ),
-    h("p", { className: "message__body", text: message.body }),
-  );
+const socket = new RoomSocket(roomId, { afterSeq: () => chat.lastSeq });
+const chat = new Chat({
+  socket,
+  roomId,
+  nameOf: (id) => (people.has(id) ? people.get(id).display_name : null),
+  elements: {
+    list: byId("messages"),
+    form: byId("composer"),
+    input: byId("message-body"),
+    send: byId("send"),
+    typing: byId("typing"),
+    status: byId("history-status"),
+    muted: byId("chat-muted"),
+    earlier: byId("chat-earlier"),
+  },
+});
+
+function remember(participant) {
+  people.set(participant.id, participant);
 }
 
-async function loadHistory() {
-  const status = byId("history-status");
-  try {
-    const messages = await api(`/api/rooms/${encodeURIComponent(roomId)}/messages?limit=100`);
-    byId("messages").replaceChildren(...messages.map(messageItem));
-    setText(status, messages.length === 0 ? "No messages yet. Write the first one below." : "");
-  } catch (error) {
-    setText(status, error instanceof ApiError ? error.message : "The messages could not be loaded.");
+socket.addEventListener("welcome", ({ detail }) => {
+  const data = detail.data;
+  remember(data.you);
+  data.participants.forEach(remember);
+  chat.applyWelcome(data.chat, data.you);
+});
+socket.addEventListener("participant.joined", ({ detail }) => remember(detail.data.participant));
+socket.addEventListener("participant.updated", ({ detail }) => {
+  const participant = detail.data.participant;
+  remember(participant);
+  if (chat.me === participant.id) {
+    chat.setMuted(Boolean(participant.imposed && participant.imposed.chat));
   }
-}
+});
+socket.addEventListener("chat.message", ({ detail }) => {
+  if (!people.has(detail.data.sender)) {
+    people.set(detail.data.sender, { id: detail.data.sender, display_name: detail.data.sender_name });
+  }
+  chat.onMessage(detail.data);
+});
+socket.addEventListener("chat.read", ({ detail }) => chat.onRead(detail.data));
+socket.addEventListener("typing", ({ detail }) => chat.onTyping(detail.data));
 
-loadHistory();
+const banner = byId("connection-banner");
+let bannerTimer = null;
+socket.addEventListener("state", ({ detail }) => {
+  window.clearTimeout(bannerTimer);
+  if (detail.state === "reconnecting") {
+    chat.disconnected();
+    banner.className = "banner banner--warning";
+    setText(banner, "The connection was lost. Reconnecting… Messages you write now will be sent when it is back.");
+    show(banner);
+  } else if (detail.state === "open" && !banner.hidden) {
+    banner.className = "banner banner--ok";
+    setText(banner, "Connected again.");
+    bannerTimer = window.setTimeout(() => {
+      banner.hidden = true;
+    }, 4000);
+  }
+});
+
+socket.addEventListener("final", ({ detail }) => {
+  if (detail.code === CLOSE_NOT_AUTHENTICATED) {
+    window.location.assign(`/signin?next=${encodeURIComponent(window.location.pathname)}`);
+    return;
+  }
+  banner.className = "banner banner--warning";
+  setText(banner, "This conversation is no longer available to you.");
+  show(banner);
+  chat.setMuted(true, "You cannot write here any more.");
+});
+
+window.addEventListener("pagehide", () => socket.close());
+socket.connect();
