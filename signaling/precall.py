@@ -247,6 +247,7 @@ class PrecallRegistry:
         self._sessions: dict[str, _Live] = {}
         self._starting = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._shut_down = False
 
     # -- what callers see -------------------------------------------------------------------
 
@@ -275,7 +276,7 @@ class PrecallRegistry:
         `sdp_too_large` for an unusable offer, `precall_failed` when the answer cannot be made.
         """
         parse_description({"type": "offer", "sdp": offer_sdp})
-        if self.active_count >= self.max_concurrent:
+        if self._shut_down or self.active_count >= self.max_concurrent:
             raise PrecallBusy(details={"max_concurrent": self.max_concurrent})
         self._starting += 1
         live: _Live | None = None
@@ -301,6 +302,10 @@ class PrecallRegistry:
             raise
         finally:
             self._starting -= 1
+        if self._shut_down:
+            # close_all ran while this offer was being answered.
+            await self._release(live)
+            raise PrecallBusy()
         self._sessions[live.session_id] = live
         self._spawn(live, self._expire(live))
         logger.info("precall %s started for %s", live.session_id, owner)
@@ -345,7 +350,9 @@ class PrecallRegistry:
         await self._close(self._get(session_id, owner), "stopped")
 
     async def close_all(self) -> None:
-        """End every session and wait for every task the registry started (shutdown)."""
+        """End every session and wait for every task the registry started (shutdown). The
+        registry accepts no new session afterwards."""
+        self._shut_down = True
         for live in list(self._sessions.values()):
             await self._close(live, "shutdown")
         current = asyncio.current_task()

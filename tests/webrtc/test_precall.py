@@ -72,5 +72,12 @@ def test_a_test_ends_by_itself_after_max_seconds_and_the_person_is_told():
 def test_twenty_tests_in_a_row_leave_nothing_behind():
     result = run_in_netns("tests.webrtc.scenarios.precall_limits", "leaks", timeout=300)
     assert result["baseline"]["RTCPeerConnection"] == 0
+    # The census does see a running test (client and server side)...
+    during = result["during_first"]
+    assert during["RTCPeerConnection"] == 2
+    assert during["EchoTrack"] == 2
+    assert during["decoder_threads"] >= 4
+    assert during["udp_sockets"] > result["baseline"]["udp_sockets"]
+    # ...and after twenty of them, with half ended by the person leaving, nothing remains.
     assert result["after"] == result["baseline"]
     assert result["registry"] == {"active": 0, "tasks": 0}

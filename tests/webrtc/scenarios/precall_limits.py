@@ -38,7 +38,13 @@ class RecordingTransport:
         self.arrived.set()
 
 
-async def run_one(registry: PrecallRegistry, owner: str, *, client_leaves: bool) -> None:
+async def run_one(
+    registry: PrecallRegistry,
+    owner: str,
+    *,
+    client_leaves: bool,
+    during: dict[str, int] | None = None,
+) -> None:
     client = PrecallClient()
     try:
         session = await registry.start(offer_sdp=await client.offer(), owner=owner)
@@ -55,6 +61,8 @@ async def run_one(registry: PrecallRegistry, owner: str, *, client_leaves: bool)
                     if exc.code != "precall_not_ready":
                         raise
                     await asyncio.sleep(0.05)
+        if during is not None:
+            during.update(census())
         if client_leaves:
             await client.close()
             await wait_until(lambda: registry.active_count == 0, timeout=TIMEOUT)
@@ -73,10 +81,15 @@ def census() -> dict[str, int]:
                 counts[cls.__name__] += 1
     with open("/proc/net/udp") as udp:  # this namespace only: every UDP socket is ours
         udp_sockets = len(udp.readlines()) - 1
+    threads = threading.enumerate()
     return {
         **counts,
         "asyncio_tasks": len(asyncio.all_tasks()),
-        "threads": threading.active_count(),
+        # Decoder threads belong to one receiver each and must go with it. The loop's default
+        # executor (encoders run there) keeps idle "asyncio_N" threads for reuse and grows
+        # with load up to its max_workers: not per session, so not counted.
+        "threads": sum(1 for t in threads if not t.name.startswith("asyncio_")),
+        "decoder_threads": sum(1 for t in threads if t.name.endswith("-decoder")),
         "fds": len(os.listdir("/proc/self/fd")),
         "udp_sockets": udp_sockets,
     }
@@ -131,14 +144,18 @@ async def leaks() -> dict[str, Any]:
 
     await wait_until(lambda: census()["RTCPeerConnection"] == 0, timeout=TIMEOUT)
     baseline.update(census())
+    during: dict[str, int] = {}
     for n in range(SESSIONS):
-        await run_one(registry, f"p-{n + 1}", client_leaves=n % 2 == 1)
+        await run_one(
+            registry, f"p-{n + 1}", client_leaves=n % 2 == 1, during=during if n == 0 else None
+        )
     # Closing finishes in the background (DTLS, SCTP, decoder threads); the parent test
     # compares the numbers, so a leak shows as a difference, not as this timeout.
     with contextlib.suppress(TimeoutError):
         await wait_until(settled, timeout=TIMEOUT, interval=0.2)
     return {
         "baseline": baseline,
+        "during_first": during,
         "after": census(),
         "registry": {"active": registry.active_count, "tasks": registry.task_count},
     }
