@@ -78,7 +78,7 @@ def registry_from_settings(*, transport: ChannelLayerTransport | None) -> Precal
     return PrecallRegistry(
         max_concurrent=int(settings.PRECALL_MAX_CONCURRENT),
         max_seconds=float(settings.PRECALL_MAX_SECONDS),
-        ice_servers=server_ice_servers(),
+        ice_servers=server_ice_servers,
         transport=transport,
     )
 

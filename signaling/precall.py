@@ -223,8 +223,9 @@ class PrecallRegistry:
     """Owns every pre-call peer connection of this process.
 
     `ice_servers` are RTCIceServer dicts ({"urls": [...], "username"?, "credential"?}) for the
-    server's own peer; an empty list means host candidates only and never aiortc's public
-    default. `clock` is in seconds (monotonic); ping round trips are measured with it.
+    server's own peer, or a function returning them for each new session (TURN credentials
+    expire, the registry does not); an empty list means host candidates only, never aiortc's
+    public default. `clock` is in seconds (monotonic); ping round trips are measured with it.
     `transport`, when set, receives a `precall.closed` message for sessions the server ends.
     """
 
@@ -233,14 +234,14 @@ class PrecallRegistry:
         *,
         max_concurrent: int,
         max_seconds: float,
-        ice_servers: list[dict[str, Any]],
+        ice_servers: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
         clock: Callable[[], float] = time.monotonic,
         transport: PrecallTransport | None = None,
         ping_interval: float = PING_INTERVAL_SECONDS,
     ) -> None:
         self.max_concurrent = max_concurrent
         self.max_seconds = max_seconds
-        self.ice_servers = [dict(server) for server in ice_servers]
+        self._ice_servers = ice_servers
         self.transport = transport
         self._clock = clock
         self._ping_interval = ping_interval
@@ -334,11 +335,13 @@ class PrecallRegistry:
             raise PrecallNotReady()
         pair = selected_candidate_types(pc)
         code, text = precall_verdict(rtt_ms=rtt_ms, packet_loss_pct=loss)
+        # The person's side of the selected pair: a relay there means their network needed
+        # TURN. (The server's own side may be a relay simply because it sits behind NAT.)
         return {
             "session_id": live.session_id,
             "rtt_ms": None if rtt_ms is None else round(rtt_ms, 1),
             "packet_loss_pct": None if loss is None else round(loss, 1),
-            "relay_used": pair is not None and "relay" in pair,
+            "relay_used": pair is not None and pair[1] == "relay",
             "verdict": text,
             "verdict_code": code,
             "audio_received": live.frames_received.get("audio", 0) > 0,
@@ -363,6 +366,7 @@ class PrecallRegistry:
     # -- inside -----------------------------------------------------------------------------
 
     def _configuration(self) -> RTCConfiguration:
+        source = self._ice_servers
         # Always an explicit list: None would make aiortc use Google's public STUN server.
         servers = [
             RTCIceServer(
@@ -370,7 +374,7 @@ class PrecallRegistry:
                 username=server.get("username"),
                 credential=server.get("credential"),
             )
-            for server in self.ice_servers
+            for server in (source() if callable(source) else source)
         ]
         return RTCConfiguration(iceServers=servers)
 
@@ -538,12 +542,18 @@ class PrecallRegistry:
         live.channel = None
 
 
-def server_ice_servers() -> list[dict[str, Any]]:
-    """The pre-call peer's own ICE servers: STUN only. It runs on a reachable address and
-    needs no relay of its own; a browser that needs TURN brings its own relay candidate."""
-    from django.conf import settings
+# The TURN user name the pre-call peer's own credentials carry ("<expiry>:precall").
+PRECALL_TURN_USER = "precall"
 
-    return [{"urls": list(settings.STUN_URLS)}] if settings.STUN_URLS else []
+
+def server_ice_servers() -> list[dict[str, Any]]:
+    """The pre-call peer's own ICE servers, fresh credentials on each call: the same STUN and
+    TURN as browsers get. The worker usually sits on a private network that coturn refuses to
+    relay into (denied-peer-ip), so it needs a relay candidate of its own on the TURN server's
+    public address; a browser reaches that directly or through its own relay."""
+    from signaling.ice import ice_servers_for
+
+    return ice_servers_for(participant_id=PRECALL_TURN_USER).ice_servers
 
 
 _local_registry: PrecallRegistry | None = None
@@ -551,7 +561,8 @@ _local_registry: PrecallRegistry | None = None
 
 def get_local_registry() -> PrecallRegistry:
     """The in-process registry for the embedded mode, from PRECALL_MAX_CONCURRENT,
-    PRECALL_MAX_SECONDS and STUN_URLS. Set its `transport` to receive `precall.closed`."""
+    PRECALL_MAX_SECONDS, STUN_URLS and TURN_URLS. Set its `transport` to receive
+    `precall.closed`."""
     global _local_registry  # noqa: PLW0603 - one registry per process is the point
     if _local_registry is None:
         from django.conf import settings
@@ -559,6 +570,6 @@ def get_local_registry() -> PrecallRegistry:
         _local_registry = PrecallRegistry(
             max_concurrent=int(settings.PRECALL_MAX_CONCURRENT),
             max_seconds=float(settings.PRECALL_MAX_SECONDS),
-            ice_servers=server_ice_servers(),
+            ice_servers=server_ice_servers,
         )
     return _local_registry

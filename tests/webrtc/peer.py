@@ -218,8 +218,8 @@ class PrecallClient:
     channel with candidates already gathered (the server does not take trickled candidates),
     answer the server's pings, send its own, and watch its echo come back."""
 
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    def __init__(self, configuration: RTCConfiguration | None = None) -> None:
+        self.pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         for track in local_tracks():
             self.pc.addTrack(track)
         self.channel = self.pc.createDataChannel("precall")

@@ -46,3 +46,20 @@ def test_coturn_refuses_an_expired_credential_and_accepts_a_fresh_one():
     assert fresh["state"] == "connected"
     assert fresh["pair"] == ["relay", "relay"]
     assert not refused_lines(result["log"], fresh["username"])
+
+
+def test_the_precall_report_says_a_relay_was_needed_only_when_the_persons_side_used_one():
+    result = run_in_netns("tests.webrtc.scenarios.turn_relay", "precall", timeout=120)
+    # The test peer has its own TURN credentials (user "<expiry>:precall") and offers both a
+    # host and a relay candidate, as the worker on a private network must.
+    assert "user <" in result["log"]
+    assert ":precall>: incoming packet ALLOCATE processed, success" in result["log"]
+    strict, direct = result["strict"], result["direct"]
+    assert strict["server_answer_candidate_types"] == ["host", "relay"]
+    assert strict["client_pair"][0] == "relay"
+    assert strict["report"]["relay_used"] is True
+    assert direct["client_pair"][0] == "host"
+    assert direct["report"]["relay_used"] is False
+    for run in (strict, direct):
+        assert run["report"]["verdict_code"] == "good"
+        assert run["report"]["video_received"] is True

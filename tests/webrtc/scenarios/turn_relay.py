@@ -7,6 +7,9 @@ allocation (401 for that user name in coturn's log), so p-3 gathers no candidate
 connects; then a fresh credential for the same participant from the same coturn does connect.
 (p-7 gathers nothing in the refused round either: once p-3's offer says end-of-candidates with
 no candidate, aioice drops the component before p-7 gathers - aioice ice.py _prune_components.)
+mode "precall": the pre-call registry with its own TURN credentials (as in production, where
+the worker sits on a private network); a relay-only client (a family behind a strict router)
+gets `relay_used: true`, a client with only host candidates `relay_used: false`.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 
+from rooms.errors import DomainError
 from signaling.ice import IceConfig, ice_config_build
+from signaling.precall import PRECALL_TURN_USER, PrecallRegistry, selected_candidate_types
 from tests.webrtc.child import scenario
 from tests.webrtc.media import wait_until
-from tests.webrtc.peer import Bus, MeshPeer
+from tests.webrtc.peer import Bus, MeshPeer, PrecallClient
 from tests.webrtc.servers import TurnServer
 
 FRAMES = 10
@@ -109,11 +114,59 @@ async def connect_pair(configs: dict[str, IceConfig], *, expect_connected: bool)
             await peer.close()
 
 
+async def precall_report(turn: TurnServer, client: PrecallClient) -> dict[str, Any]:
+    registry = PrecallRegistry(
+        max_concurrent=1,
+        max_seconds=60,
+        ice_servers=lambda: issue(turn, PRECALL_TURN_USER, datetime.now(UTC)).ice_servers,
+        ping_interval=0.2,
+    )
+    try:
+        session = await registry.start(offer_sdp=await client.offer(), owner="p-3")
+        await client.accept(session.answer_sdp)
+        async with asyncio.timeout(TIMEOUT):
+            await client.connected.wait()
+            await wait_until(lambda: "video" in client.sinks, timeout=TIMEOUT)
+            await client.sinks["video"].wait_for(FRAMES, TIMEOUT)
+            while True:
+                try:
+                    report = await registry.report(session.session_id)
+                except DomainError as exc:
+                    if exc.code != "precall_not_ready":
+                        raise
+                else:
+                    if report["rtt_ms"] is not None:
+                        break
+                await asyncio.sleep(0.1)
+        return {
+            "report": report,
+            "client_pair": selected_candidate_types(client.pc),
+            "server_answer_candidate_types": sorted(
+                {
+                    line.split(" typ ")[1].split()[0]
+                    for line in session.answer_sdp.splitlines()
+                    if line.startswith("a=candidate:")
+                }
+            ),
+        }
+    finally:
+        await registry.close_all()
+        await client.close()
+
+
 async def main(args: list[str]) -> dict[str, Any]:
     mode = args[0]
     turn = TurnServer()
     try:
         now = datetime.now(UTC)
+        if mode == "precall":
+            strict = PrecallClient(relay_only(issue(turn, "p-3", now)))
+            direct = PrecallClient(RTCConfiguration(iceServers=[]))
+            return {
+                "strict": await precall_report(turn, strict),
+                "direct": await precall_report(turn, direct),
+                "log": turn.log(),
+            }
         if mode == "relay":
             configs = {pid: issue(turn, pid, now) for pid in ("p-3", "p-7")}
             return {"relay": await connect_pair(configs, expect_connected=True), "log": turn.log()}
