@@ -10,10 +10,12 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from tests.webrtc.netns import NETNS_ADDRESS
 
@@ -142,6 +144,68 @@ class RedisServer:
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def stop(self) -> None:
+        self._process.stop()
+
+
+POSTGRES_SOCKET_DIR = "/var/run/postgresql"
+
+
+def unix_socket_database_url(name: str, *, user: str = "postgres") -> str:
+    """A DATABASE_URL for PostgreSQL's unix socket: the one way to reach the machine's
+    PostgreSQL from inside a network namespace (its TCP port is in the root namespace)."""
+    return f"postgres://{user}@{quote(POSTGRES_SOCKET_DIR, safe='')}/{name}"
+
+
+class DaphneServer:
+    """A Hearth daphne instance inside the namespace, with the flags `make run` uses.
+
+    `env` must carry at least DATABASE_URL (see unix_socket_database_url) and, for several
+    instances, the same REDIS_URL."""
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        host: str = "127.0.0.1",
+        max_message_bytes: int = 131072,
+        log_path: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.port = free_port(host=host)
+        self.http_url = f"http://{host}:{self.port}"
+        self.ws_url = f"ws://{host}:{self.port}"
+        argv = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            host,
+            "-p",
+            str(self.port),
+            "--websocket-max-message-size",
+            str(max_message_bytes),
+            "config.asgi:application",
+        ]
+        self._process = ManagedProcess(
+            argv,
+            ready=self._accepts,
+            ready_timeout=30.0,
+            env={"DJANGO_SETTINGS_MODULE": "config.settings", **env},
+            log_path=log_path,
+        )
+
+    def _accepts(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self._process.process
 
     def stop(self) -> None:
         self._process.stop()

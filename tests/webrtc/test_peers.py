@@ -47,3 +47,12 @@ def test_when_both_offer_at_once_the_polite_peer_gives_way_and_both_connect():
         assert peer["frames"]["audio"] >= 10
         assert peer["frames"]["video"] >= 10
         assert peer["messages"] == [f"hello from {other}"]
+
+
+def test_the_namespace_can_host_redis_and_two_daphne_instances_on_postgresql():
+    result = run_in_netns("tests.webrtc.scenarios.servers_smoke", "postgres", timeout=120)
+    assert len(result["ready"]) == 2
+    for ready in result["ready"]:
+        assert ready["status"] == 200
+        assert ready["body"]["database"] == "ok"
+        assert ready["body"]["redis"] == "ok"
