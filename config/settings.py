@@ -238,6 +238,10 @@ TURN_SECRET = env_str("TURN_SECRET", "")
 TURN_CREDENTIAL_TTL_SECONDS = env_int("TURN_CREDENTIAL_TTL_SECONDS", 3600)
 PRECALL_MAX_CONCURRENT = env_int("PRECALL_MAX_CONCURRENT", 4)
 PRECALL_MAX_SECONDS = env_int("PRECALL_MAX_SECONDS", 30)
+# Production runs pre-call peers in `manage.py precall_worker`, never in daphne; the embedded
+# mode may host them in-process.
+PRECALL_IN_PROCESS = env_bool("PRECALL_IN_PROCESS", not PRODUCTION)
+PRECALL_CHANNEL = env_str("PRECALL_CHANNEL", "precall")
 
 # Moderation.
 READMISSION_GRACE_SECONDS = env_int("READMISSION_GRACE_SECONDS", 300)

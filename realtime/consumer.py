@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from realtime import broadcast, groups, instance
+from realtime import broadcast, groups, instance, precall
 from realtime.auth import authenticate_socket, query_param
 from realtime.protocol import (
     ERROR_BINARY,
@@ -78,6 +78,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # Highest chat seq this socket has been sent; live chat.message at or below it is a
     # duplicate of what welcome or a resync already delivered (exactly once per socket).
     delivered_seq: int = 0
+    precall_session_id: str | None = None
 
     # --- connecting ----------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception as exc:  # noqa: BLE001 - leaving must never raise
                 logger.info("group_discard failed: %s", type(exc).__name__)
+        await precall.stop_for_disconnect(self)
         if not self.registered:
             return
         self.registered = False
@@ -380,9 +382,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame(server_frame("ice.servers", config, ref=frame.id))
 
     async def on_precall(self, frame: ClientFrame) -> None:
-        from realtime import precall
-
         await precall.handle_frame(self, frame)
+
+    def precall_owner(self) -> str:
+        assert self.membership is not None  # noqa: S101 - set before any frame is handled
+        return self.membership.participant_id
 
     async def on_moderation(self, frame: ClientFrame) -> None:
         action = MODERATION_ACTIONS[frame.type]
@@ -437,6 +441,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for group in (groups.room_group(self.room.pk), groups.moderators_group(self.room.pk)):
             await self._leave(group)
         await self.send_frame(await self._db(build_lobby_waiting, room=self.room, user=self.user))
+
+    # Replies of the pre-call worker (types from realtime.precall_worker).
+
+    async def precall_answer(self, event: dict[str, Any]) -> None:
+        self.precall_session_id = event["session_id"]
+        await self.send_frame(precall.answer_frame(event))
+
+    async def precall_result(self, event: dict[str, Any]) -> None:
+        await self.send_frame(precall.result_frame(event))
+
+    async def precall_stopped(self, event: dict[str, Any]) -> None:
+        await self.send_frame(precall.stopped_frame(event))
+
+    async def precall_error(self, event: dict[str, Any]) -> None:
+        await self.send_frame(precall.failure_frame(event))
+
+    async def precall_closed(self, event: dict[str, Any]) -> None:
+        if event.get("session_id") == self.precall_session_id:
+            self.precall_session_id = None
+        await self.send_frame(precall.closed_frame(event))
 
     async def deliver_close(self, event: dict[str, Any]) -> None:
         reason = event["reason"]
