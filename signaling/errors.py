@@ -1,4 +1,4 @@
-"""The signaling refusals, one class per stable code (docs/signaling.md lists them).
+"""The signaling refusals, one class per stable code (docs/protocol.md lists them).
 
 Each is a rooms.errors.DomainError, so realtime turns it into an `error` frame (or a
 `precall.error` layer message) in the one place that does that.

@@ -191,7 +191,7 @@ def _candidate_ok(text: str) -> bool:
 
 
 def parse_signal(data: Any) -> SignalPayload:
-    """Validate the `data` of a `signal.send` frame (see docs/signaling.md for the shapes).
+    """Validate the `data` of a `signal.send` frame (see docs/protocol.md for the shapes).
 
     `to` is checked when present and may be left out by a caller that validated it already."""
     if not isinstance(data, dict):

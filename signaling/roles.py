@@ -1,6 +1,6 @@
 """Perfect-negotiation roles: which side of each pair of participants gives way on glare.
 
-The rule (also in docs/signaling.md): participant ids look like "p-<n>"; of two participants
+The rule (also in docs/protocol.md): participant ids look like "p-<n>"; of two participants
 **the one with the higher number is polite**. A polite peer that receives an offer while it has
 its own offer outstanding rolls its offer back and answers; an impolite peer ignores the
 colliding offer and waits for the answer to its own. Ids that are not "p-<n>" (or that spell

@@ -1,4 +1,4 @@
-"""An aiortc endpoint that negotiates with one remote participant the way docs/signaling.md asks
+"""An aiortc endpoint that negotiates with one remote participant the way docs/protocol.md asks
 a client to: perfect negotiation with the polite/impolite roles of signaling.roles.
 
 aiortc has no rollback: setLocalDescription({"type": "rollback"}) returns without leaving

@@ -68,7 +68,7 @@ class TurnServer:
     """Debian's coturn in TURN REST mode (`use-auth-secret`) on 127.0.0.2, UDP only.
 
     `--allow-loopback-peers` is what lets two peers on loopback relay to each other; the
-    production configuration must not have it (docs/turn.md)."""
+    production configuration must not have it (docs/operations.md, "TURN deployment in detail")."""
 
     def __init__(self, *, secret: str | None = None) -> None:
         self.secret = secret or secrets.token_hex(16)
