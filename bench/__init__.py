@@ -1,0 +1,1 @@
+"""Hearth benchmarks: standalone scripts (docs/benchmarks.md)."""
