@@ -42,7 +42,7 @@ from realtime.ratelimit import get_rate_limiter, limit_for
 from realtime.snapshots import build_lobby_waiting, build_welcome
 from rooms import messaging, moderation, presence
 from rooms.errors import DomainError
-from rooms.events import CHAT_MESSAGE, Outcome, RoomEvent
+from rooms.events import CHAT_MESSAGE, SESSION_ENDED, Outcome, RoomEvent
 from rooms.models import Membership, Room, User
 from signaling import ice, relay
 
@@ -398,7 +398,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- layer messages (types from realtime.groups) --------------------------------------
 
     async def deliver_frame(self, event: dict[str, Any]) -> None:
+        if not self.admitted:
+            # Room events published just after a return to the lobby (participant.left,
+            # hands) may already be queued for this socket when it leaves the room's groups;
+            # nothing of the room reaches a waiting socket.
+            return
         frame = event["frame"]
+        if frame["type"] == SESSION_ENDED:
+            # Every socket of the room gets session.ended from deliver_close (its final frame,
+            # in the documented shape, right before 4410); the room event would be a second.
+            return
         if frame["type"] == CHAT_MESSAGE:
             await self._deliver_chat(frame)
             return
