@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.installed
 
 run: venv
-	@mkdir -p var
+	@mkdir -p "$${HEARTH_VAR_DIR:-var}"
 	$(BIN)/python manage.py migrate --noinput
 	HEARTH_SEED_DEMO=1 $(BIN)/python manage.py seed_demo
 	@$(BIN)/python manage.py demo_banner --port $(PORT)

@@ -1,0 +1,115 @@
+"""`make run` from the README, for real: embedded mode on a fresh data directory serves
+/healthz within two minutes, prints the URL and demo logins, and the printed login works.
+Running it again reuses everything and duplicates nothing."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+from tests.servers import free_port, http_get, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_make_run(port: int, var_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "HEARTH_MODE"}
+    }
+    env.update(HEARTH_VAR_DIR=str(var_dir), PORT=str(port))
+    return subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # so the whole make -> daphne tree can be stopped
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def login(port: int, username: str, password: str) -> tuple[int, dict]:
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    token = json.loads(opener.open(f"{base}/api/auth/csrf", timeout=5).read())["csrf_token"]
+    request = urllib.request.Request(  # noqa: S310 - loopback http only
+        f"{base}/api/auth/login",
+        data=json.dumps({"username": username, "password": password}).encode(),
+        headers={"Content-Type": "application/json", "X-CSRFToken": token, "Referer": base + "/"},
+        method="POST",
+    )
+    try:
+        with opener.open(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def counts(var_dir: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(var_dir / "hearth.sqlite3") as db:
+        return tuple(
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+            for table in ("rooms_user", "rooms_room", "rooms_session")
+        )
+
+
+def test_make_run_serves_healthz_prints_the_demo_logins_and_they_work_twice_over(tmp_path):
+    var_dir = tmp_path / "var"
+    for attempt in (1, 2):
+        port = free_port()
+        log = tmp_path / f"run{attempt}.log"
+        process = start_make_run(port, var_dir, log)
+        started = time.monotonic()
+        try:
+            wait_until(
+                functools.partial(_healthy, port, process, log),
+                timeout=120,
+                interval=0.5,
+                what="/healthz",
+            )
+            assert time.monotonic() - started < 120
+            output = log.read_text()
+            assert f"http://127.0.0.1:{port}/" in output
+            assert "dana@demo.hearth" in output
+            assert "hearth-demo" in output
+            status, me = login(port, "dana@demo.hearth", "hearth-demo")
+            assert status == 200, me
+            assert me["display_name"] == "Dana Reyes"
+            assert http_get(f"http://127.0.0.1:{port}/healthz")[1]["redis"].startswith(
+                "not configured"
+            )
+        finally:
+            stop(process)
+        if attempt == 1:
+            first_counts = counts(var_dir)
+        else:
+            assert counts(var_dir) == first_counts  # reused, not duplicated
+            assert "already present" in log.read_text()
+
+
+def _healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> bool:
+    if process.poll() is not None:
+        raise AssertionError(f"make run exited:\n{log.read_text()[-3000:]}")
+    try:
+        return http_get(f"http://127.0.0.1:{port}/healthz", timeout=1)[0] == 200
+    except OSError:
+        return False
