@@ -7,8 +7,14 @@ strings are the wire names fixed in docs/protocol.md and are built only here.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 # Wire event names that services emit (the rest of the protocol lives in realtime/protocol.py).
 PARTICIPANT_JOINED = "participant.joined"
@@ -81,3 +87,33 @@ class Outcome:
 
     value: Any = None
     effects: list[Effect] = field(default_factory=list)
+
+
+# --- delivery from outside a socket --------------------------------------------------------
+# A REST call (removing a member, say) changes who may be in a live room, but rooms/ must not
+# import the transport. The live interface registers how to publish at start-up
+# (realtime/apps.py) and services hand it their effects once their transaction commits.
+
+Publisher = Callable[[str, list[Effect]], None]
+_publisher: Publisher | None = None
+
+
+def publisher_register(publisher: Publisher | None) -> None:
+    global _publisher  # noqa: PLW0603 - one publisher per process, set once at start-up
+    _publisher = publisher
+
+
+def publish_on_commit(room_id: str, effects: list[Effect]) -> None:
+    """Deliver `effects` to the live room after the current transaction commits (no-op when
+    no live interface is running in this process, as in a management command)."""
+    if not effects or _publisher is None:
+        return
+    publisher = _publisher
+
+    def deliver() -> None:
+        try:
+            publisher(room_id, effects)
+        except Exception:  # a failed fan-out must not fail the committed request
+            logger.exception("could not deliver effects for room %s", room_id)
+
+    transaction.on_commit(deliver)

@@ -25,7 +25,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rooms import selectors
+from rooms import events, selectors
 from rooms.errors import Forbidden, Gone, NotFound, ValidationFailed
 from rooms.models import (
     DEFAULT_CAPACITY,
@@ -230,7 +230,21 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
         )
         # A ticket fetched before the removal must not open the room afterwards.
         tickets_revoke(user=membership.user, room=room)
+        participant_id = membership.participant_id
+        user_id = membership.user_id
         membership.delete()
+        # Open sockets of the person close at once, and the room sees them leave.
+        events.publish_on_commit(
+            str(room.pk),
+            [
+                events.CloseUser(
+                    user_id=user_id,
+                    reason="removed",
+                    message="You are no longer a member of this room.",
+                ),
+                events.RoomEvent(events.PARTICIPANT_LEFT, {"participant": participant_id}),
+            ],
+        )
 
 
 # --- invitations ---------------------------------------------------------------------------

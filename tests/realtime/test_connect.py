@@ -115,3 +115,30 @@ async def test_more_sockets_than_the_limit_for_one_person_are_closed_4409(room_s
     assert await third.expect_close() == 4409
     await first.close()
     await second.close()
+
+
+async def test_removing_a_membership_through_the_api_closes_the_persons_open_sockets(room_setup):
+    from django.test import Client
+
+    from rooms.models import Membership
+
+    room = room_setup["room"]
+    brother = await open_socket(room.pk, user=room_setup["riley"])
+    await brother.expect("welcome")
+    mother = await open_socket(room.pk, user=room_setup["jordan"])
+    await mother.expect("welcome")
+    membership = await database_sync_to_async(Membership.objects.get)(
+        user=room_setup["riley"], room=room
+    )
+    therapist_api = Client()
+    await database_sync_to_async(therapist_api.force_login)(room_setup["therapist"])
+    response = await database_sync_to_async(therapist_api.delete)(
+        f"/api/rooms/{room.pk}/memberships/{membership.pk}"
+    )
+    assert response.status_code == 204
+    removed = await brother.expect("removed")
+    assert removed["data"]["reason"] == "removed"
+    assert await brother.expect_close() == 4412
+    left = await mother.expect("participant.left")
+    assert left["data"]["participant"] == membership.participant_id
+    await mother.close()
