@@ -151,3 +151,18 @@ async def test_an_idle_socket_on_redis_stays_open_for_over_a_minute(two_instance
     assert (await idle.expect("chat.message"))["data"]["body"] == "still there?"
     await idle.close()
     await other.close()
+
+
+async def test_daphne_drops_a_connection_that_sends_more_than_its_128_kib_cap(
+    two_instances, open_room
+):
+    web1, _ = two_instances
+    room, cookies = open_room["room"], open_room["cookies"]
+    client = await WsClient.open(web1.ws, room.pk, cookie=cookies[1])
+    await client.expect("welcome")
+    await client.connection.send("x" * (200 * 1024))
+    # autobahn fails such a connection by dropping it: the client sees 1006 (or 1009).
+    assert await client.wait_closed() in {1006, 1009}
+    other = await WsClient.open(web1.ws, room.pk, cookie=cookies[2])
+    assert (await other.expect("welcome"))["type"] == "welcome"  # the server is fine
+    await other.close()
