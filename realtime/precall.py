@@ -35,35 +35,51 @@ logger = logging.getLogger(__name__)
 
 _local_worker: asyncio.Task[None] | None = None
 _local_stop: asyncio.Event | None = None
+_local_channel: asyncio.Future[str] | None = None
 
 
-def precall_channel() -> str:
+async def precall_channel() -> str:
     if not settings.PRECALL_IN_PROCESS:
         return str(settings.PRECALL_CHANNEL)
-    channel = f"precall-local.{instance.INSTANCE_ID}"
-    _ensure_local_worker(channel)
-    return channel
+    # Shielded: a socket closing while it waits must not cancel the channel for everyone.
+    return await asyncio.shield(_ensure_local_worker())
 
 
-def _ensure_local_worker(channel: str) -> None:
-    global _local_worker, _local_stop  # noqa: PLW0603 - one in-process worker per process
-    if _local_worker is not None and not _local_worker.done():
-        return
+def _ensure_local_worker() -> asyncio.Future[str]:
+    """The in-process worker's channel, resolved once the worker is subscribed to it."""
+    global _local_worker, _local_stop, _local_channel  # noqa: PLW0603 - one per process
+    if _local_worker is None or _local_worker.done() or _local_channel is None:
+        loop = asyncio.get_running_loop()
+        _local_stop = asyncio.Event()
+        _local_channel = loop.create_future()
+        _local_worker = loop.create_task(_serve_locally(_local_stop, _local_channel))
+    return _local_channel
+
+
+async def _serve_locally(stop: asyncio.Event, channel_ready: asyncio.Future[str]) -> None:
     layer = get_channel_layer()
-    _local_stop = asyncio.Event()
+    # The Redis pub/sub layer drops a message published to a channel nobody has subscribed
+    # yet, and a worker only subscribes when it first receives: the first precall.offer of
+    # every instance was lost (tests/webrtc/test_precall_socket.py). new_channel() subscribes
+    # before it returns, so nothing is sent before the worker can hear it.
+    try:
+        channel = await layer.new_channel(f"precall-local.{instance.INSTANCE_ID}.")
+    except Exception as exc:  # noqa: BLE001 - handed to the frame that is waiting
+        channel_ready.set_exception(exc)
+        return
+    channel_ready.set_result(channel)
     registry = registry_from_settings(transport=ChannelLayerTransport(layer))
-    _local_worker = asyncio.get_running_loop().create_task(
-        run_precall_worker(layer=layer, registry=registry, stop=_local_stop, channel=channel)
-    )
+    await run_precall_worker(layer=layer, registry=registry, stop=stop, channel=channel)
 
 
 async def stop_local_worker() -> None:
     """Close every in-process pre-call peer (tests and shutdown)."""
-    global _local_worker  # noqa: PLW0603
+    global _local_worker, _local_channel  # noqa: PLW0603
     if _local_worker is not None and _local_stop is not None:
         _local_stop.set()
         await asyncio.gather(_local_worker, return_exceptions=True)
     _local_worker = None
+    _local_channel = None
 
 
 async def handle_frame(consumer: RoomConsumer, frame: ClientFrame) -> None:
@@ -91,7 +107,7 @@ async def handle_frame(consumer: RoomConsumer, frame: ClientFrame) -> None:
         )
         if frame.type == "precall.stop":
             consumer.precall_session_id = None
-    await get_channel_layer().send(precall_channel(), request)
+    await get_channel_layer().send(await precall_channel(), request)
 
 
 async def stop_for_disconnect(consumer: RoomConsumer) -> None:
@@ -104,7 +120,7 @@ async def stop_for_disconnect(consumer: RoomConsumer) -> None:
     }
     consumer.precall_session_id = None
     try:
-        await get_channel_layer().send(precall_channel(), message)
+        await get_channel_layer().send(await precall_channel(), message)
     except Exception as exc:  # noqa: BLE001 - the session also ends by its own time limit
         logger.info("could not stop a pre-call session: %s", type(exc).__name__)
 

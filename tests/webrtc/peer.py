@@ -8,6 +8,11 @@ fresh one carrying the same local tracks and data channel, then answers the remo
 Before the first answer nothing has been connected yet, so nothing is lost. Browsers do a real
 rollback instead.
 
+aiortc has no ICE restart either (no `restartIce()`, no `iceRestart` offer option), so an
+aiortc peer "restarts ICE" the same way: `restart()` replaces the connection and offers with
+the `restart: true` hint, and the side that receives such an offer replaces its own before
+answering. A browser calls `pc.restartIce()` and keeps its connection and DTLS session.
+
 `send` carries `signal.send` data ({"to", "description"|"candidate"}); whatever delivers it
 calls `on_signal` with the `signal` event data ({"from", ...}), in order.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -60,6 +66,10 @@ class MeshPeer:
         self.ignore_offer = False
         self.rollbacks = 0
         self.ignored_offers = 0
+        self.restarts = 0
+        self.restart_offers_received = 0
+        # time.monotonic() when the current connection reached "connected".
+        self.connected_at: float | None = None
         self.sinks: dict[str, FrameSink] = {}
         self.messages: list[str] = []
         self.connected = asyncio.Event()
@@ -90,6 +100,7 @@ class MeshPeer:
         @pc.on("connectionstatechange")
         def on_state() -> None:
             if pc.connectionState == "connected" and pc is self.pc:
+                self.connected_at = time.monotonic()
                 self.connected.set()
 
         return pc
@@ -100,18 +111,39 @@ class MeshPeer:
 
     # -- negotiation ---------------------------------------------------------------------
 
-    async def negotiate(self) -> None:
-        """Make and send an offer (what `negotiationneeded` does in a browser)."""
+    async def negotiate(self, *, restart: bool = False) -> None:
+        """Make and send an offer (what `negotiationneeded` does in a browser). If a colliding
+        remote offer made the polite side replace the connection meanwhile, the offer of the
+        old one is dropped: the answer on the new one is already on its way."""
+        pc = self.pc
         self.making_offer = True
         try:
-            await self.pc.setLocalDescription(await self.pc.createOffer())
-            await self._send_description()
+            await pc.setLocalDescription(await pc.createOffer())
+            if pc is self.pc:
+                await self._send_description(restart=restart)
+        except Exception:
+            if pc is self.pc:
+                raise
         finally:
-            self.making_offer = False
+            if pc is self.pc:
+                self.making_offer = False
+
+    async def restart(self) -> None:
+        """The ICE restart of an aiortc peer (see the module docstring): a new connection,
+        offered with the `restart: true` hint."""
+        await self._replace_pc()
+        self.restarts += 1
+        await self.negotiate(restart=True)
 
     async def on_signal(self, data: dict[str, Any]) -> None:
         description = data.get("description")
         if description is not None:
+            restart = description["type"] == "offer" and bool(data.get("restart"))
+            self.restart_offers_received += restart
+            if description["type"] == "offer" and self.pc.signalingState == "closed":
+                # aiortc closes a connection whose remote side closed (the other side replaced
+                # its own, for a restart): a closed connection offers nothing, so no collision.
+                await self._replace_pc()
             collision = description["type"] == "offer" and (
                 self.making_offer or self.pc.signalingState != "stable"
             )
@@ -121,6 +153,10 @@ class MeshPeer:
                 return
             if collision:
                 await self._rollback()
+            elif restart and self.pc.connectionState != "new":
+                # The other side restarted ICE on a new connection; aiortc cannot apply an
+                # ICE restart to this one (a browser would), so it follows with a new one too.
+                await self._replace_pc()
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=description["sdp"], type=description["type"])
             )
@@ -131,8 +167,18 @@ class MeshPeer:
             await self._add_candidate(data["candidate"])
 
     async def _rollback(self) -> None:
-        old, self.pc = self.pc, self._new_pc()
+        await self._replace_pc()
         self.rollbacks += 1
+
+    async def _replace_pc(self) -> None:
+        old, self.pc = self.pc, self._new_pc()
+        self.making_offer = False
+        self.connected.clear()
+        self.message_received.clear()
+        self.connected_at = None
+        old_sinks, self.sinks = self.sinks, {}
+        for sink in old_sinks.values():
+            await sink.stop()
         await old.close()
 
     async def _add_candidate(self, candidate: dict[str, Any]) -> None:
@@ -148,9 +194,15 @@ class MeshPeer:
         parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
         await self.pc.addIceCandidate(parsed)
 
-    async def _send_description(self) -> None:
+    async def _send_description(self, *, restart: bool = False) -> None:
         local = self.pc.localDescription
-        await self._send({"to": self.peer, "description": {"type": local.type, "sdp": local.sdp}})
+        data: dict[str, Any] = {
+            "to": self.peer,
+            "description": {"type": local.type, "sdp": local.sdp},
+        }
+        if restart:
+            data["restart"] = True
+        await self._send(data)
 
     # -- results -------------------------------------------------------------------------
 
