@@ -145,6 +145,7 @@ class DaphneServer:
 def daphne_server(
     django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DaphneServer]:
+    """The server (not yet running): `live_url` starts it for each test, on the same port."""
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -156,15 +157,22 @@ def daphne_server(
         "PYTHONUNBUFFERED": "1",
     }
     server = DaphneServer(env=env, log_path=tmp_path_factory.mktemp("daphne") / "daphne.log")
-    server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def live_url(daphne_server: DaphneServer, transactional_db: Any) -> str:
-    """The server's base URL, for a test whose committed rows the server can read."""
-    return daphne_server.url
+def live_url(daphne_server: DaphneServer, transactional_db: Any) -> Iterator[str]:
+    """A running server for one test, whose committed rows it can read.
+
+    A fresh process per test, stopped after the test's browser contexts closed and before
+    its rows are flushed: a disconnect handler (or the presence heartbeat) still writing
+    during the flush's TRUNCATE would deadlock with it, and the next test would start on
+    the previous test's rows.
+    """
+    daphne_server.start()
+    yield daphne_server.url
+    daphne_server.stop()
 
 
 # Module scope, not session: while Playwright runs, its loop looks "running" to the whole
@@ -205,8 +213,9 @@ class PageProblems:
 
 
 @pytest.fixture
-def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    """Makes browser contexts (one per person); all are closed at teardown."""
+def new_context(browser: Browser, live_url: str) -> Iterator[Callable[..., BrowserContext]]:
+    """Makes browser contexts (one per person); all are closed at teardown, before the
+    server is waited on and the database flushed (hence the dependency on `live_url`)."""
     contexts: list[BrowserContext] = []
 
     def make(**options: Any) -> BrowserContext:

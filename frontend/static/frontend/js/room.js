@@ -770,6 +770,9 @@ on("participant.joined", ({ participant }) => {
     updateYou(participant);
     return;
   }
+  if (!state.participants.has(participant.id)) {
+    chat.addNotice(`${labelOf(participant)} joined the session.`);
+  }
   state.participants.set(participant.id, participant);
   renderTile(participant);
   renderConsole();
@@ -813,6 +816,10 @@ function updateYou(participant) {
 }
 
 on("participant.left", ({ participant }) => {
+  const person = state.participants.get(participant);
+  if (person) {
+    chat.addNotice(`${labelOf(person)} left the session.`);
+  }
   state.participants.delete(participant);
   mesh.drop(participant);
   const tile = tileOf(participant);
@@ -859,8 +866,6 @@ function describeModeration(action, by, target, data) {
       return `${by} muted ${target}'s ${media.join(" and ")}.`;
     case "unmute":
       return media.length ? `${by} lifted the mute on ${target}'s ${media.join(" and ")}.` : null;
-    case "admit":
-      return `${by} let ${target} in.`;
     case "remove":
       return `${by} removed ${target} from the session.`;
     case "return_to_lobby":
