@@ -186,6 +186,12 @@ def main() -> int:
         suffix = f" #{n + 1}" if len(rounds) > 1 else ""
         print_row(f"Hearth ({args.instances}x daphne){suffix}", result["hearth"], daphne_names)
         print_row(f"baseline (websockets){suffix}", result["baseline"], ["baseline"])
+    for n, result in enumerate(rounds):
+        for name in ("hearth", "baseline"):
+            # A p99 that climbs second by second is a backlog building: the load is past
+            # what the server sustains, whatever the averages say.
+            series = " ".join(common.fmt(v, 0) for v in result[name]["p99_ms_per_second"])
+            print(f"p99 by second, {name}{f' #{n + 1}' if len(rounds) > 1 else ''}: {series}")
     last = rounds[-1]
     h, b = last["hearth"], last["baseline"]
     f = common.fmt
@@ -194,6 +200,14 @@ def main() -> int:
         f"p99 x{f(common.ratio(h['p99_ms'], b['p99_ms']), 2)}, "
         f"deliveries/s x{f(common.ratio(h['deliveries_per_s'], b['deliveries_per_s']), 3)}"
     )
+    short = [
+        name
+        for r in rounds
+        for name in ("hearth", "baseline")
+        if r[name]["min_recipient_pct"] < 100
+    ]
+    if short:
+        print(f"NOTE: some recipients missed messages ({', '.join(sorted(set(short)))})")
     gen = max(r[t]["cpu_pct"].get("generator", 0) for r in rounds for t in ("hearth", "baseline"))
     if gen > 80:
         print(f"WARNING: the load generator used {gen:.0f}% of its CPU: figures are not valid")

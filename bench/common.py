@@ -671,6 +671,8 @@ class ChatMeter:
         self.acks = 0
         self.errors: Counter[str] = Counter()
         self.send_failures = 0
+        # Every frame type received during the phase, for a run that looks wrong.
+        self.frames: Counter[str] = Counter()
         # How late the generator actually sent each message (a busy or overloaded generator
         # shows here; the latency above already includes it).
         self.send_lag: list[int] = []
@@ -681,6 +683,7 @@ class ChatMeter:
     def on_frame(self, client: LoadClient, frame: dict[str, Any], now_ns: int) -> bool:
         """True when the frame was chat (handled here)."""
         kind = frame.get("type")
+        self.frames[str(kind)] += 1
         if kind in self.CHAT_TYPES:
             body = frame.get("data", {}).get("body", "")
             scheduled_ns = int(body.split(":", 1)[0])
@@ -726,6 +729,7 @@ class ChatMeter:
             "send_failures": self.send_failures,
             "send_lag_p99_ms": summarize(self.send_lag)["p99_ms"],
             "sockets_closed_early": sum(1 for c in clients if c.closed_early),
+            "frames_received": dict(self.frames),
         }
 
 
