@@ -505,10 +505,15 @@ class Servers:
         self.plan = plan
 
     def start(self) -> Servers:
-        with _affinity(self.plan.servers):
-            for server in self.daphnes:
-                server.start(timeout=60)
-            self.baseline.start()
+        try:
+            with _affinity(self.plan.servers):
+                for server in self.daphnes:
+                    server.start(timeout=60)
+                self.baseline.start()
+        except BaseException:
+            # The caller has no handle yet: stop what did start before raising.
+            self.stop()
+            raise
         if self.plan.generator is not None:
             os.sched_setaffinity(0, self.plan.generator)
         return self
