@@ -24,6 +24,7 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCIceServer
 from websockets.exceptions import ConnectionClosed
 
+from signaling.roles import is_polite
 from tests.integration.client import WsClient
 from tests.webrtc.media import wait_until
 from tests.webrtc.netns import REPO_ROOT
@@ -169,19 +170,21 @@ class Stack:
 
 
 class RoomSocket(WsClient):
-    """The protocol-v1 client of the integration tests, with `signal` frames also queued in
-    arrival order for the endpoint's negotiation."""
+    """The protocol-v1 client of the integration tests, with the frames that drive the mesh
+    (`signal`, `participant.joined`) also queued in arrival order for the endpoint."""
+
+    MESH_FRAMES = frozenset({"signal", "participant.joined"})
 
     def __init__(self, connection: Any, *, read: bool = True) -> None:
-        self.signals: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.mesh_frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         super().__init__(connection, read=read)
 
     async def _read(self) -> None:
         try:
             async for message in self.connection:
                 frame = json.loads(message)
-                if frame.get("type") == "signal":
-                    self.signals.put_nowait(frame["data"])
+                if frame.get("type") in self.MESH_FRAMES:
+                    self.mesh_frames.put_nowait(frame)
                 self.received.append(frame)
                 self._arrived.set()
         except ConnectionClosed:
@@ -203,14 +206,21 @@ class RoomSocket(WsClient):
 class RoomEndpoint:
     """One participant: a room socket and a MeshPeer per other participant.
 
-    On `welcome` it offers to everyone already in the room (a browser's `negotiationneeded`
-    does the same; when two people join at once both may offer, and perfect negotiation sorts
-    it out). Offers from people it does not know yet create their MeshPeer. After a reconnect,
-    the `welcome` makes it restart every connection it already had (`restart: true`)."""
+    Who offers (`offers`):
+    - "everyone" (the default): on `welcome` it offers to everyone already in the room, as a
+      browser's `negotiationneeded` does; when two people join at once both may offer, and
+      perfect negotiation sorts it out (for aiortc at the price of a replaced connection);
+    - "impolite": of each pair only the impolite side offers, when it first sees the other
+      (in its `welcome` or a `participant.joined`), so offers never cross.
+    Offers from people it does not know yet create their MeshPeer. After a reconnect, the
+    `welcome` makes it restart every connection it already had (`restart: true`)."""
 
-    def __init__(self, name: str, *, media: bool = True) -> None:
+    def __init__(self, name: str, *, media: bool = True, offers: str = "everyone") -> None:
+        if offers not in ("everyone", "impolite"):
+            raise ValueError(f"offers must be 'everyone' or 'impolite', not {offers!r}")
         self.name = name
         self.media = media
+        self.offers = offers
         self.me: str | None = None
         self.socket: RoomSocket | None = None
         self.sockets: list[RoomSocket] = []
@@ -221,6 +231,7 @@ class RoomEndpoint:
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.opened_at: float | None = None
+        self.welcomed_at: float | None = None
 
     # -- the socket ------------------------------------------------------------------------
 
@@ -241,6 +252,7 @@ class RoomEndpoint:
     async def enter(self, welcome: dict[str, Any]) -> None:
         """Apply a `welcome`: connect to everyone in it, then handle signals from this socket."""
         assert self.socket is not None
+        self.welcomed_at = time.monotonic()
         data = welcome["data"]
         self.welcomes.append(welcome)
         self.me = data["you"]["id"]
@@ -257,15 +269,20 @@ class RoomEndpoint:
             other = participant["id"]
             if other == self.me:
                 continue
-            known = other in self.peers
-            peer = self._peer(other)
-            offers.append(peer.restart() if known else peer.negotiate())
+            if other in self.peers:
+                offers.append(self.peers[other].restart())
+            elif self._offers_to(other):
+                offers.append(self._peer(other).negotiate())
         # Tasks run in the order they are made: every offer is under way (making_offer set)
         # before the first signal from this socket is handled, so a crossing offer is seen as
         # a collision.
         for offer in offers:
             self._spawn(offer, what="offer")
         self._spawn(self._dispatch(self.socket), what="signals")
+
+    def _offers_to(self, other: str) -> bool:
+        assert self.me is not None
+        return self.offers == "everyone" or not is_polite(me=self.me, peer=other)
 
     async def wait_welcome(self) -> None:
         """After `lobby.waiting`: wait for the admission's `welcome` and apply it."""
@@ -299,9 +316,16 @@ class RoomEndpoint:
         # Signals of one sender are applied in order; different senders do not wait for
         # each other (an answer takes an ICE gathering).
         while True:
-            data = await socket.signals.get()
-            self._peer(data["from"])
-            self._queues[data["from"]].put_nowait(data)
+            frame = await socket.mesh_frames.get()
+            data = frame["data"]
+            if frame["type"] == "signal":
+                self._peer(data["from"])
+                self._queues[data["from"]].put_nowait(data)
+                continue
+            other = data["participant"]["id"]
+            new = other != self.me and other not in self.peers
+            if self.offers == "impolite" and new and self._offers_to(other):
+                self._spawn(self._peer(other).negotiate(), what="offer")
 
     async def _apply(self, other: str) -> None:
         queue = self._queues[other]

@@ -1,0 +1,356 @@
+"""Join time of a mesh call (issue 4, "Must show"): from the moment the first socket opens to
+the moment every pair of the mesh is `connected`, for meshes of 2, 4 and 6 aiortc endpoints
+that signal through Hearth (two daphne instances on one Redis, PostgreSQL), against the floor:
+two aiortc peers connected directly in one process, with no server at all.
+
+    .venv/bin/python bench/join_time.py                 # 10 joins of each, about 2 minutes
+    .venv/bin/python bench/join_time.py --joins 20 --sizes 2,4,6
+
+Needs root (it makes its own network namespace with `unshare --net`, like tests/webrtc) and
+PostgreSQL on 127.0.0.1 (reached from inside the namespace through its unix socket). The
+database named by --database is dropped and recreated. Everything else (redis-server, the two
+daphne instances, every aiortc endpoint) runs inside the namespace, so no packet leaves the
+namespace's loopback, and the run stops by itself (--max-seconds).
+
+How a join is measured (docs/benchmarks.md, "Join time (signaling)"):
+- a fresh family-session room (waiting room off) per join; websocket tickets are issued before
+  the clock starts;
+- t0: just before the endpoints open their sockets, all at once, alternating between the two
+  instances;
+- who offers (--offers): by default only the impolite side of each pair, as soon as it sees the
+  other (its `welcome` or a `participant.joined`), so offers never cross. With `everyone`, each
+  endpoint offers to everyone its `welcome` lists, as a browser's `negotiationneeded` does;
+  people who arrive together then both offer and perfect negotiation settles it, which in
+  aiortc (no rollback) costs the polite side a replaced RTCPeerConnection, a cost browsers do
+  not pay;
+- t1: the last of the 2 x pairs RTCPeerConnections reaches `connected` (ICE and DTLS done);
+- every endpoint sends and receives audio (20 ms) and video (160x120, 30 fps) and opens a data
+  channel, like the tests;
+- the floor: the same two endpoints (same tracks, same data channel), one offering, the other
+  answering through a function call in the same process; t0 is the moment the first
+  RTCPeerConnection is made.
+Joins run round-robin (floor, 2, 4, 6, floor, ...) after one unrecorded warm-up round, so that a
+change in the machine's load falls on all of them alike. All endpoints of a mesh share one
+Python process (and the machine's cores with the servers), where each home would have its own
+machine: the larger meshes pay for that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
+MESH_SIZES = (2, 4, 6)
+TARGET_RATIO = 3.0
+# After a join is torn down, the servers record the departures; the next join starts after.
+SETTLE_S = 1.0
+JOIN_TIMEOUT_S = 60.0
+
+
+# --- inside the namespace ----------------------------------------------------------------------
+
+
+async def floor_join() -> dict[str, Any]:
+    from aiortc import RTCConfiguration
+
+    from tests.webrtc.peer import Bus, MeshPeer
+
+    bus = Bus()
+    started = time.monotonic()
+    peers = [
+        MeshPeer(
+            me=me,
+            peer=other,
+            send=bus.sender(me),
+            configuration=lambda: RTCConfiguration(iceServers=[]),
+        )
+        for me, other in (("p-1", "p-2"), ("p-2", "p-1"))
+    ]
+    try:
+        for peer in peers:
+            bus.attach(peer)
+        bus.start()
+        await peers[0].negotiate()
+        async with asyncio.timeout(JOIN_TIMEOUT_S):
+            for peer in peers:
+                await peer.connected.wait()
+        finished = max(peer.connected_at or math.inf for peer in peers)
+        if bus.errors:
+            raise RuntimeError(f"floor join failed: {bus.errors}")
+        return {"ms": (finished - started) * 1000}
+    finally:
+        await bus.stop()
+        for peer in peers:
+            await peer.close()
+
+
+async def mesh_join(stack: Any, room: dict[str, Any], *, offers: str) -> dict[str, Any]:
+    from tests.webrtc.scenarios.room_kit import RoomEndpoint, close_all, ticket_for
+
+    tickets = [await ticket_for(user_id=user, room_id=room["room"]) for user in room["users"]]
+    endpoints = [RoomEndpoint(f"e{n}", offers=offers) for n in range(len(tickets))]
+    try:
+        started = time.monotonic()
+        await asyncio.gather(
+            *(
+                endpoint.open(stack.ws(n), room["room"], ticket=ticket)
+                for n, (endpoint, ticket) in enumerate(zip(endpoints, tickets, strict=True))
+            )
+        )
+        ids = [endpoint.me for endpoint in endpoints]
+        await asyncio.gather(
+            *(
+                endpoint.wait_connected(
+                    [i for i in ids if i is not None and i != endpoint.me], timeout=JOIN_TIMEOUT_S
+                )
+                for endpoint in endpoints
+            )
+        )
+        finished = max(
+            peer.connected_at or math.inf
+            for endpoint in endpoints
+            for peer in endpoint.peers.values()
+        )
+        welcomed = max(endpoint.welcomed_at or math.inf for endpoint in endpoints)
+        problems = [
+            problem
+            for endpoint in endpoints
+            for problem in [*endpoint.errors, *map(str, endpoint.socket_errors())]
+        ]
+        if problems:
+            raise RuntimeError(f"mesh join failed: {problems}")
+        peers = [peer for endpoint in endpoints for peer in endpoint.peers.values()]
+        return {
+            "ms": (finished - started) * 1000,
+            # The split: until the last `welcome` (the server's join path), then negotiation.
+            "welcome_ms": (welcomed - started) * 1000,
+            "rollbacks": sum(peer.rollbacks for peer in peers),
+            "ignored_offers": sum(peer.ignored_offers for peer in peers),
+        }
+    finally:
+        await close_all(endpoints)
+
+
+async def child_main(args: list[str]) -> dict[str, Any]:
+    from tests.webrtc.scenarios.room_kit import Stack, django_setup
+
+    spec = json.loads(args[0])
+    django_setup(spec["database"])
+    stack = Stack(database=spec["database"], instances=2, redis=True, env=spec["server_env"])
+    await stack.start()
+    samples: dict[str, list[dict[str, Any]]] = {"floor": []}
+    samples.update({str(size): [] for size in spec["sizes"]})
+    try:
+        # Round 0 warms up (imports, codecs, the servers' first database connections).
+        for round_ in range(spec["joins"] + 1):
+            joins: dict[str, dict[str, Any]] = {"floor": await floor_join()}
+            for size in spec["sizes"]:
+                await asyncio.sleep(SETTLE_S)
+                joins[str(size)] = await mesh_join(
+                    stack, spec["rooms"][str(size)][round_], offers=spec["offers"]
+                )
+            if round_ > 0:
+                for name, join in joins.items():
+                    samples[name].append(join)
+            sys.stderr.write(
+                f"round {round_}: "
+                + ", ".join(f"{name} {join['ms']:.0f} ms" for name, join in joins.items())
+                + "\n"
+            )
+        return {"samples": samples}
+    except BaseException:
+        sys.stderr.write(json.dumps(stack.logs(), indent=1) + "\n")
+        raise
+    finally:
+        stack.stop()
+
+
+# --- outside: database, seed data, report --------------------------------------------------
+
+
+def seed(*, sizes: list[int], rooms_per_size: int) -> dict[str, list[dict[str, Any]]]:
+    """A therapist and five family members; per mesh size, `rooms_per_size` family sessions
+    (waiting room off) holding the therapist and size - 1 of the others."""
+    from rooms import services
+    from rooms.models import StaffRole, User
+
+    tag = uuid.uuid4().hex[:6]
+    users = []
+    for n in range(max(sizes)):
+        name = f"join{n}-{tag}@bench.hearth"
+        user = User(
+            username=name,
+            email=name,
+            display_name=f"Home {n}",
+            staff_role=StaffRole.THERAPIST if n == 0 else StaffRole.NONE,
+        )
+        # Hashing passwords would take longer than the benchmark; tickets need none.
+        user.set_unusable_password()
+        users.append(user)
+    users = User.objects.bulk_create(users)
+    therapist = users[0]
+    rooms: dict[str, list[dict[str, Any]]] = {}
+    for size in sizes:
+        rooms[str(size)] = []
+        for k in range(rooms_per_size):
+            room = services.room_create(
+                owner=therapist,
+                kind="family_session",
+                name=f"Join {size}.{k}",
+                waiting_room_enabled=False,
+            )
+            for n, user in enumerate(users[1:size]):
+                services.membership_add(
+                    actor=therapist, room=room, user=user, role="client" if n == 0 else "family"
+                )
+            rooms[str(size)].append(
+                {"room": str(room.pk), "users": [user.pk for user in users[:size]]}
+            )
+    return rooms
+
+
+def summary(values_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(values_ms)
+    return {
+        "n": len(ordered),
+        "p50_ms": common.percentile(ordered, 50),  # type: ignore[arg-type]
+        "p99_ms": common.percentile(ordered, 99),  # type: ignore[arg-type]
+        "min_ms": ordered[0] if ordered else math.nan,
+        "max_ms": ordered[-1] if ordered else math.nan,
+    }
+
+
+def report(samples: dict[str, list[dict[str, Any]]], sizes: list[int]) -> dict[str, Any]:
+    rows = {name: summary([join["ms"] for join in joins]) for name, joins in samples.items()}
+    print()
+    print("join time: first socket open -> every pair connected (ms; p99 is nearest-rank)")
+    print(
+        f"{'':34} {'n':>4} {'p50':>7} {'p99':>7} {'min':>7} {'max':>7}"
+        f" {'welcome p50':>12} {'glare/join':>11}"
+    )
+    labels = {"floor": "floor: 2 peers direct, no server"}
+    labels.update({str(size): f"mesh of {size} via 2 instances" for size in sizes})
+    for name, row in rows.items():
+        welcome = glare = ""
+        if name != "floor":
+            joins = samples[name]
+            row["welcome_p50_ms"] = summary([join["welcome_ms"] for join in joins])["p50_ms"]
+            row["glare_per_join"] = sum(join["rollbacks"] for join in joins) / len(joins)
+            welcome = f"{row['welcome_p50_ms']:.0f}"
+            glare = f"{row['glare_per_join']:.1f}"
+        print(
+            f"{labels[name]:34} {row['n']:>4} {row['p50_ms']:>7.0f} {row['p99_ms']:>7.0f} "
+            f"{row['min_ms']:>7.0f} {row['max_ms']:>7.0f} {welcome:>12} {glare:>11}"
+        )
+    print(
+        "welcome p50: until the last endpoint had its `welcome` (the server's join path); "
+        "glare/join: offers that crossed (the polite side replaced its connection)"
+    )
+    result: dict[str, Any] = {"rows": rows}
+    if "4" in rows:
+        ratio = common.ratio(rows["4"]["p50_ms"], rows["floor"]["p50_ms"])
+        verdict = "within" if ratio <= TARGET_RATIO else "NOT within"
+        print(
+            f"\nratio 4-home mesh p50 / floor p50 = {ratio:.2f} "
+            f"({verdict} the target of {TARGET_RATIO:g}x)"
+        )
+        result["ratio_4_over_floor"] = ratio
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--joins", type=int, default=10, help="recorded joins of each kind")
+    parser.add_argument("--sizes", default="2,4,6", help="mesh sizes, 2 to 6 endpoints")
+    parser.add_argument(
+        "--offers",
+        choices=("everyone", "impolite"),
+        default="impolite",
+        help="who offers: the impolite side of each pair only, or everyone on welcome",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the daphne instances (to try a setting)",
+    )
+    parser.add_argument("--database", default="hearth_bench_join")
+    parser.add_argument("--postgres", default=common.POSTGRES_SERVER)
+    parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    parser.add_argument("--max-seconds", type=float, default=None, help="hard time limit")
+    args = parser.parse_args()
+    sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()})
+    if not sizes or not all(2 <= size <= 6 for size in sizes):
+        parser.error("--sizes are mesh sizes from 2 to 6 (a family session's capacity)")
+    if args.joins < 1:
+        parser.error("--joins must be at least 1")
+    limit = args.max_seconds or 120 + (args.joins + 1) * (15 + 10 * len(sizes))
+
+    from tests.webrtc.netns import run_in_netns
+
+    machine = common.machine_description()
+    print("== join time (signaling) ==")
+    common.print_machine(machine)
+    print(
+        f"load        meshes of {', '.join(map(str, sizes))} aiortc endpoints in one process, "
+        f"through 2 daphne instances + redis-server inside a private network namespace; "
+        f"{args.joins} joins each (+1 warm-up), limit {limit:.0f} s"
+    )
+    env = common.BenchEnvironment(database=args.database, postgres=args.postgres)
+    try:
+        env.prepare()
+        rooms = seed(sizes=sizes, rooms_per_size=args.joins + 1)
+        spec = {
+            "database": args.database,
+            "joins": args.joins,
+            "sizes": sizes,
+            "rooms": rooms,
+            "deadline": limit - 10,
+            "offers": args.offers,
+            "server_env": dict(item.split("=", 1) for item in args.server_env),
+        }
+        print("running     (the namespace child prints nothing until it ends)", flush=True)
+        started = time.monotonic()
+        child = run_in_netns(Path(__file__).resolve(), "--child", json.dumps(spec), timeout=limit)
+        print(f"took        {time.monotonic() - started:.0f} s")
+        result = report(child["samples"], sizes)
+        if args.out:
+            args.out.write_text(
+                json.dumps(
+                    {
+                        "machine": machine,
+                        "args": vars(args) | {"out": str(args.out)},
+                        **result,
+                        "samples": child["samples"],
+                    },
+                    indent=1,
+                    default=str,
+                )
+            )
+    finally:
+        env.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        from tests.webrtc.child import scenario
+
+        sys.argv = [sys.argv[0], *sys.argv[2:]]
+        scenario(child_main, deadline=json.loads(sys.argv[1])["deadline"])
+    else:
+        sys.exit(main())
