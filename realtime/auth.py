@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
-
+from realtime.db import run_db
 from rooms import services
 from rooms.models import User
 
@@ -24,5 +23,5 @@ async def authenticate_socket(scope: dict[str, Any], room_id: str) -> User | Non
         return user  # type: ignore[no-any-return]
     ticket = query_param(scope, "ticket")
     if ticket:
-        return await database_sync_to_async(services.ticket_consume)(token=ticket, room_id=room_id)
+        return await run_db(services.ticket_consume, token=ticket, room_id=room_id)
     return None

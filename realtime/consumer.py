@@ -9,18 +9,20 @@ the protocol names (docs/protocol.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from realtime import broadcast, groups, instance, precall
 from realtime.auth import authenticate_socket, query_param
+from realtime.db import run_db
 from realtime.protocol import (
     ERROR_BINARY,
     ERROR_INTERNAL,
@@ -59,6 +61,8 @@ DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
 # A larger gap is left to the client to page through with chat.history.
 MAX_GAP_REPAIR = 100
+# Frames a socket may have waiting to be handled; past it a flood gets rate_limited at once.
+INBOX_LIMIT = 64
 
 
 class Reply(Exception):
@@ -79,6 +83,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # duplicate of what welcome or a resync already delivered (exactly once per socket).
     delivered_seq: int = 0
     precall_session_id: str | None = None
+    inbox_task: asyncio.Task[None] | None = None
 
     # --- connecting ----------------------------------------------------------------------
 
@@ -188,6 +193,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception as exc:  # noqa: BLE001 - leaving must never raise
                 logger.info("group_discard failed: %s", type(exc).__name__)
+        if self.inbox_task is not None:
+            self.inbox_task.cancel()
+            await asyncio.gather(self.inbox_task, return_exceptions=True)
+            self.inbox_task = None
         await precall.stop_for_disconnect(self)
         if not self.registered:
             return
@@ -205,7 +214,41 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # --- receiving -----------------------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' own dispatch first closes stale database connections through the single
+        thread-sensitive sync thread, so every event delivered to every socket of the process
+        would queue behind everyone's queries. Our database work runs in a pool
+        (`_db`, which manages its connections in its own threads), so skip that hop."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Queue the frame for this socket's own worker task: frames from one client are
+        handled in order, while events for the socket keep flowing even when one of its
+        requests waits on the database."""
+        if self.inbox_task is None:
+            self.inbox = asyncio.Queue(maxsize=INBOX_LIMIT)
+            self.inbox_task = asyncio.get_running_loop().create_task(self._work_inbox())
+        try:
+            self.inbox.put_nowait((text_data, bytes_data))
+        except asyncio.QueueFull:
+            await self.send_frame(
+                error_frame(
+                    ERROR_RATE_LIMITED,
+                    "You are sending too quickly. Please wait a moment.",
+                    ref=frame_ref(text_data) if text_data else None,
+                    details={"retry_after": 1},
+                )
+            )
+
+    async def _work_inbox(self) -> None:
+        while True:
+            text_data, bytes_data = await self.inbox.get()
+            await self._handle(text_data, bytes_data)
+
+    async def _handle(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if text_data is None:
             await self.send_frame(
                 error_frame(ERROR_BINARY, "Send JSON text frames; binary frames are not used.")
@@ -523,7 +566,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     @staticmethod
     async def _db(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await database_sync_to_async(func)(*args, **kwargs)
+        return await run_db(func, *args, **kwargs)
 
 
 # --- synchronous service calls (run in the database thread) --------------------------------

@@ -12,10 +12,10 @@ import os
 import socket
 import uuid
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from realtime import broadcast
+from realtime.db import run_db
 from rooms import moderation, presence
 from rooms.events import Outcome
 from rooms.models import Room, User
@@ -33,7 +33,6 @@ def ensure_running() -> None:
         _task = asyncio.get_running_loop().create_task(_heartbeat_loop())
 
 
-@database_sync_to_async
 def _beat_and_sweep() -> list[tuple[str, Outcome]]:
     presence.instance_heartbeat(instance_id=INSTANCE_ID)
     outcomes = []
@@ -50,7 +49,7 @@ def _beat_and_sweep() -> list[tuple[str, Outcome]]:
 
 async def beat_once() -> int:
     """One heartbeat and sweep; returns how many departures were announced."""
-    outcomes = await _beat_and_sweep()
+    outcomes = await run_db(_beat_and_sweep)
     for room_id, outcome in outcomes:
         try:
             await broadcast.publish(room_id, outcome.effects)

@@ -32,6 +32,9 @@ class Socket:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.comm = communicator
         self.close_code: int | None = None
+        # Frames that arrived while `request` waited for its reply, kept for `expect`: events
+        # and replies may interleave, since a socket's requests and events are independent.
+        self.pending: list[dict[str, Any]] = []
 
     async def send(
         self, type_: str, data: dict[str, Any] | None = None, *, id_: str | None = None
@@ -46,6 +49,8 @@ class Socket:
         await self.comm.send_to(text_data=text, bytes_data=data)
 
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        if self.pending:
+            return self.pending.pop(0)
         message = await self.comm.receive_output(timeout)
         if message["type"] == "websocket.close":
             self.close_code = message.get("code")
@@ -71,13 +76,25 @@ class Socket:
         """Send a frame and return its reply (ack, error or typed reply) by `ref`."""
         frame_id = await self.send(type_, data)
         deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(f"no reply to {type_} within {timeout}s")
-            frame = await self.recv(timeout=remaining)
+        for index, frame in enumerate(self.pending):
             if frame.get("ref") == frame_id:
-                return frame
+                return self.pending.pop(index)
+        skipped: list[dict[str, Any]] = []
+        try:
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    raise AssertionError(f"no reply to {type_} within {timeout}s")
+                message = await self.comm.receive_output(remaining)
+                if message["type"] == "websocket.close":
+                    self.close_code = message.get("code")
+                    raise ConnectionClosed(self.close_code)
+                frame = json.loads(message["text"])
+                if frame.get("ref") == frame_id:
+                    return frame
+                skipped.append(frame)
+        finally:
+            self.pending.extend(skipped)
 
     async def expect_close(self, timeout: float = 5) -> int | None:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -1,0 +1,15 @@
+"""How the live interface runs ORM work: in a pool of threads, not Channels' default single
+thread-sensitive thread, on which one slow query would hold up every socket of the process
+(asgiref#218, channels#2132). Each pool thread keeps its own connection (CONN_MAX_AGE) and
+DatabaseSyncToAsync closes stale ones around every call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from channels.db import DatabaseSyncToAsync
+
+
+async def run_db(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await DatabaseSyncToAsync(func, thread_sensitive=False)(*args, **kwargs)
