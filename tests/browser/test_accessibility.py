@@ -77,7 +77,9 @@ def test_the_pages_pass_axe_with_no_serious_or_critical_violations(
     page.goto(f"{live_url}/rooms/{family_room.pk}/check")
     page.get_by_role("button", name="Start the camera and microphone check").click()
     page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+    expect(page.locator("#connection-verdict")).to_be_visible(timeout=40_000)
     check("pre-call check")
+    _shoot(page, "precall-check", viewport, full_page=True)
     page.goto(live_url + "/threads/")
     page.get_by_text("1 unread").wait_for()
     check("inbox")
@@ -99,7 +101,9 @@ def _open(new_context, live_url: str, user, viewport: dict[str, int]) -> Page:
 SCREENSHOTS = os.environ.get("HEARTH_SCREENSHOTS", "")
 
 
-def _shoot(page: Page, name: str, viewport: str, *, element: str | None = None) -> None:
+def _shoot(
+    page: Page, name: str, viewport: str, *, element: str | None = None, full_page: bool = False
+) -> None:
     if not SCREENSHOTS:
         return
     path = Path(SCREENSHOTS) / f"{name}-{viewport}.png"
@@ -110,7 +114,7 @@ def _shoot(page: Page, name: str, viewport: str, *, element: str | None = None) 
     if element:
         page.locator(element).screenshot(path=path, animations="disabled")
     else:
-        page.screenshot(path=path, animations="disabled")
+        page.screenshot(path=path, animations="disabled", full_page=full_page)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS.keys())

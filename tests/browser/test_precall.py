@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -39,6 +41,13 @@ def test_the_join_link_goes_through_sign_in_to_a_working_camera_and_microphone_c
     expect(page.get_by_text("We can hear your microphone.")).to_be_visible()
     expect(page.get_by_label("Camera", exact=True)).not_to_have_value("")
     expect(page.get_by_label("Microphone", exact=True)).not_to_have_value("")
+    # The server's test peer: echo, round trip and a plain verdict (loopback is good).
+    expect(page.locator("#connection-verdict")).to_have_text(
+        "Your connection is good.", timeout=40_000
+    )
+    expect(page.locator("#connection-rtt")).to_have_text(re.compile(r"^\d+ ms$"))
+    expect(page.locator("#connection-relay")).to_have_text("No")
+    page.wait_for_function("() => document.getElementById('echo').videoWidth > 0")
     page.get_by_role("button", name="Play a test sound").click()
     page.wait_for_function("() => document.getElementById('tone').currentTime > 0")
     page.get_by_role("link", name="Continue to the session").click()

@@ -29,6 +29,8 @@ export function isPolite(me, peer) {
   return false;
 }
 
+const OFFER_ANSWER_WITHIN_MS = 6000;
+
 // The SDP "o=" session id stays the same for the whole life of an RTCPeerConnection, so a
 // new one means the other side reloaded the page and is talking from a new connection.
 function sessionId(sdp) {
@@ -92,11 +94,27 @@ class Peer {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
       this.signal({ description: this.pc.localDescription.toJSON() });
+      this.watchOffer();
     } catch (error) {
       this.mesh.emit("problem", { id: this.remoteId, error });
     } finally {
       this.makingOffer = false;
     }
+  }
+
+  // An offer can be lost (the other side was not in the room yet when it was relayed, or our
+  // socket dropped): without an answer in time, take it back and offer again.
+  watchOffer() {
+    window.clearTimeout(this.offerTimer);
+    this.offerTimer = window.setTimeout(() => {
+      this.queue = this.queue.then(async () => {
+        if (this.pc.signalingState !== "have-local-offer" || !this.mesh.socket.isOpen) {
+          return;
+        }
+        await this.pc.setLocalDescription({ type: "rollback" });
+        await this.offer();
+      }).catch((error) => this.mesh.emit("problem", { id: this.remoteId, error }));
+    }, OFFER_ANSWER_WITHIN_MS);
   }
 
   // An ICE restart (new network, failed path). Waits for the socket if it is down.
@@ -158,6 +176,7 @@ class Peer {
   }
 
   close() {
+    window.clearTimeout(this.offerTimer);
     this.pc.close();
   }
 }

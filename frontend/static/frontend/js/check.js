@@ -9,6 +9,7 @@ import {
   permissionHelp,
   saveDeviceChoice,
 } from "./devices.js";
+import { runPrecallTest } from "./precall.js";
 import { toneWavBlob } from "./tone.js";
 
 const preview = byId("preview");
@@ -143,6 +144,58 @@ async function startCheck() {
   startMeter();
   await listDevices();
   setText(startButton, "Restart the check");
+  if (!connectionTested) {
+    testConnection();
+  }
+}
+
+// --- the server's test peer --------------------------------------------------------------
+
+const roomId = document.getElementById("main").dataset.roomId;
+let connectionTested = false;
+let testing = false;
+
+async function testConnection() {
+  if (testing || !stream) {
+    return;
+  }
+  testing = true;
+  connectionTested = true;
+  const button = byId("test-connection");
+  button.hidden = true;
+  show(byId("connection-verdict"), false);
+  show(byId("connection-facts"), false);
+  show(byId("echo-box"));
+  try {
+    const result = await runPrecallTest({
+      roomId,
+      stream,
+      echo: byId("echo"),
+      onProgress: (text) => setText(byId("connection-status"), text),
+    });
+    showResult(result);
+  } catch (error) {
+    setText(byId("connection-status"), `The connection test could not finish: ${error.message} You can still join the session.`);
+  } finally {
+    testing = false;
+    button.hidden = false;
+    // The echo stops with the test: no frozen picture left behind.
+    show(byId("echo-box"), false);
+  }
+}
+
+function showResult(result) {
+  setText(byId("connection-status"), "");
+  const verdict = byId("connection-verdict");
+  setText(verdict, result.verdict);
+  verdict.className = `verdict verdict--${result.verdict_code}`;
+  show(verdict);
+  setText(byId("connection-rtt"), result.rtt_ms === null ? "Not measured" : `${Math.round(result.rtt_ms)} ms`);
+  setText(byId("connection-loss"), result.packet_loss_pct === null ? "Not measured" : `${result.packet_loss_pct}%`);
+  setText(byId("connection-relay"), result.relay_used ? "Yes (your network needed a relay server)" : "No");
+  show(byId("connection-facts"));
+  // The room page starts with audio only when the test says video would freeze.
+  window.sessionStorage.setItem(`hearth.audioOnly.${roomId}`, result.verdict_code === "good" ? "0" : "1");
 }
 
 function onDeviceChange() {
@@ -178,6 +231,7 @@ async function playTone() {
 startButton.addEventListener("click", startCheck);
 byId("retry-check").addEventListener("click", startCheck);
 byId("play-tone").addEventListener("click", playTone);
+byId("test-connection").addEventListener("click", testConnection);
 byId("camera-select").addEventListener("change", onDeviceChange);
 byId("mic-select").addEventListener("change", onDeviceChange);
 byId("speaker-select").addEventListener("change", () => {

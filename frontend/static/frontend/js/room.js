@@ -776,7 +776,8 @@ on("participant.joined", ({ participant }) => {
   state.participants.set(participant.id, participant);
   renderTile(participant);
   renderConsole();
-  mediaReady.then(() => mesh.peer(participant.id));
+  // No connection from this side: the newcomer calls everyone listed in its welcome, once
+  // it is in the room (an offer sent sooner could be dropped before it gets there).
 });
 
 on("participant.updated", ({ participant }) => {

@@ -10,7 +10,7 @@ const BACKOFF_MAX_MS = 15_000;
 
 // Closes after which reconnecting can help (docs/protocol.md "Close codes"), plus the codes a
 // browser reports for a dropped connection or a server going away.
-const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 3000]);
+const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 3000, 4503]);
 // Our own close when the keep-alive goes unanswered.
 const CLOSE_NO_PONG = 3000;
 
