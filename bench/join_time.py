@@ -25,7 +25,7 @@ How a join is measured (docs/benchmarks.md, "Join time (signaling)"):
   not pay;
 - t1: the last of the 2 x pairs RTCPeerConnections reaches `connected` (ICE and DTLS done);
 - every endpoint sends and receives audio (20 ms) and video (160x120, 30 fps) and opens a data
-  channel, like the tests;
+  channel, like the tests (--no-media: the data channel only);
 - the floor: the same two endpoints (same tracks, same data channel), one offering, the other
   answering through a function call in the same process; t0 is the moment the first
   RTCPeerConnection is made.
@@ -63,7 +63,7 @@ JOIN_TIMEOUT_S = 60.0
 # --- inside the namespace ----------------------------------------------------------------------
 
 
-async def floor_join() -> dict[str, Any]:
+async def floor_join(*, media: bool) -> dict[str, Any]:
     from aiortc import RTCConfiguration
 
     from tests.webrtc.peer import Bus, MeshPeer
@@ -76,6 +76,7 @@ async def floor_join() -> dict[str, Any]:
             peer=other,
             send=bus.sender(me),
             configuration=lambda: RTCConfiguration(iceServers=[]),
+            media=media,
         )
         for me, other in (("p-1", "p-2"), ("p-2", "p-1"))
     ]
@@ -97,11 +98,13 @@ async def floor_join() -> dict[str, Any]:
             await peer.close()
 
 
-async def mesh_join(stack: Any, room: dict[str, Any], *, offers: str) -> dict[str, Any]:
+async def mesh_join(
+    stack: Any, room: dict[str, Any], *, offers: str, media: bool
+) -> dict[str, Any]:
     from tests.webrtc.scenarios.room_kit import RoomEndpoint, close_all, ticket_for
 
     tickets = [await ticket_for(user_id=user, room_id=room["room"]) for user in room["users"]]
-    endpoints = [RoomEndpoint(f"e{n}", offers=offers) for n in range(len(tickets))]
+    endpoints = [RoomEndpoint(f"e{n}", offers=offers, media=media) for n in range(len(tickets))]
     try:
         started = time.monotonic()
         await asyncio.gather(
@@ -156,11 +159,14 @@ async def child_main(args: list[str]) -> dict[str, Any]:
     try:
         # Round 0 warms up (imports, codecs, the servers' first database connections).
         for round_ in range(spec["joins"] + 1):
-            joins: dict[str, dict[str, Any]] = {"floor": await floor_join()}
+            joins: dict[str, dict[str, Any]] = {"floor": await floor_join(media=spec["media"])}
             for size in spec["sizes"]:
                 await asyncio.sleep(SETTLE_S)
                 joins[str(size)] = await mesh_join(
-                    stack, spec["rooms"][str(size)][round_], offers=spec["offers"]
+                    stack,
+                    spec["rooms"][str(size)][round_],
+                    offers=spec["offers"],
+                    media=spec["media"],
                 )
             if round_ > 0:
                 for name, join in joins.items():
@@ -282,6 +288,11 @@ def main() -> int:
         help="who offers: the impolite side of each pair only, or everyone on welcome",
     )
     parser.add_argument(
+        "--no-media",
+        action="store_true",
+        help="data channel only, no audio or video tracks (floor and meshes alike)",
+    )
+    parser.add_argument(
         "--server-env",
         action="append",
         default=[],
@@ -308,7 +319,8 @@ def main() -> int:
     print(
         f"load        meshes of {', '.join(map(str, sizes))} aiortc endpoints in one process, "
         f"through 2 daphne instances + redis-server inside a private network namespace; "
-        f"{args.joins} joins each (+1 warm-up), limit {limit:.0f} s"
+        f"{args.joins} joins each (+1 warm-up), limit {limit:.0f} s; offers: {args.offers}; "
+        f"media: {'none (data channel only)' if args.no_media else 'audio + 160x120 video'}"
     )
     env = common.BenchEnvironment(database=args.database, postgres=args.postgres)
     try:
@@ -321,6 +333,7 @@ def main() -> int:
             "rooms": rooms,
             "deadline": limit - 10,
             "offers": args.offers,
+            "media": not args.no_media,
             "server_env": dict(item.split("=", 1) for item in args.server_env),
         }
         print("running     (the namespace child prints nothing until it ends)", flush=True)
