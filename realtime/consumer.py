@@ -61,6 +61,10 @@ DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
 # A larger gap is left to the client to page through with chat.history.
 MAX_GAP_REPAIR = 100
+# Signals kept for a socket whose admission is still being handled.
+EARLY_SIGNAL_LIMIT = 64
+# How long an overtaking chat message waits for the ones before it to arrive live.
+REORDER_WAIT_SECONDS = 0.25
 # Frames a socket may have waiting to be handled; past it a flood gets rate_limited at once.
 INBOX_LIMIT = 64
 
@@ -84,6 +88,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     delivered_seq: int = 0
     precall_session_id: str | None = None
     inbox_task: asyncio.Task[None] | None = None
+    repair_task: asyncio.Task[None] | None = None
 
     # --- connecting ----------------------------------------------------------------------
 
@@ -107,6 +112,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # 44xx code would be lost.
         await self.accept()
         self.handshake_done = True
+        self.reorder_buffer: dict[int, dict[str, Any]] = {}
+        self.early_signals: list[dict[str, Any]] = []
         self.joined_groups: set[str] = set()
         room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
         try:
@@ -186,6 +193,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not chat["has_more"]:
             self.delivered_seq = max(self.delivered_seq, chat["last_seq"])
         await self.send_frame(welcome)
+        await self._flush_in_order()
+        signals, self.early_signals = self.early_signals, []
+        for signal in signals:
+            await self.send_frame(signal)
 
     async def disconnect(self, code: int) -> None:
         for group in list(getattr(self, "joined_groups", ())):
@@ -193,6 +204,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception as exc:  # noqa: BLE001 - leaving must never raise
                 logger.info("group_discard failed: %s", type(exc).__name__)
+        if self.repair_task is not None:
+            self.repair_task.cancel()
         if self.inbox_task is not None:
             self.inbox_task.cancel()
             await asyncio.gather(self.inbox_task, return_exceptions=True)
@@ -457,30 +470,69 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frame)
 
     async def _deliver_chat(self, frame: dict[str, Any]) -> None:
-        """Chat reaches each socket in seq order, exactly once. Two instances publish in the
-        order their commits finish, and the layer may drop a message; a seq past the next one
-        expected means the ones between are already committed (seq is taken under the room
-        lock), so they are read from PostgreSQL and sent first."""
+        """Chat reaches each socket in seq order, exactly once.
+
+        Two instances publish in the order their commits finish, so a later seq can overtake
+        an earlier one; and the layer may drop a message. A message past the next one expected
+        waits in a small buffer for the missing ones to arrive live; if they have not after
+        REORDER_WAIT_SECONDS they were dropped, and since seq is taken under the room lock they
+        are already committed: they are read from PostgreSQL and sent first."""
         seq = frame["data"]["seq"]
-        if seq <= self.delivered_seq:
+        if seq <= self.delivered_seq or seq in self.reorder_buffer:
             return
-        gap = seq - self.delivered_seq - 1
-        if 0 < gap <= MAX_GAP_REPAIR:
-            missing = await self._db(
-                messaging.messages_page,
-                membership=self.membership,
-                after_seq=self.delivered_seq,
-                limit=gap,
-            )
-            for message in missing:
-                if message["seq"] < seq:
-                    await self.send_frame(server_frame(CHAT_MESSAGE, message))
-        self.delivered_seq = seq
-        await self.send_frame(frame)
+        self.reorder_buffer[seq] = frame
+        await self._flush_in_order()
+        if self.reorder_buffer and self.repair_task is None:
+            self.repair_task = asyncio.get_running_loop().create_task(self._repair_gap())
+
+    async def _flush_in_order(self) -> None:
+        for seq in [seq for seq in self.reorder_buffer if seq <= self.delivered_seq]:
+            del self.reorder_buffer[seq]  # already sent, by a snapshot or a repair
+        while (self.delivered_seq + 1) in self.reorder_buffer:
+            self.delivered_seq += 1
+            await self.send_frame(self.reorder_buffer.pop(self.delivered_seq))
+
+    async def _repair_gap(self) -> None:
+        try:
+            await asyncio.sleep(REORDER_WAIT_SECONDS)
+            await self._flush_in_order()
+            if not self.reorder_buffer:
+                return
+            first_buffered = min(self.reorder_buffer)
+            gap = first_buffered - self.delivered_seq - 1
+            if 0 < gap <= MAX_GAP_REPAIR:
+                missing = await self._db(
+                    messaging.messages_page,
+                    membership=self.membership,
+                    after_seq=self.delivered_seq,
+                    limit=gap,
+                )
+                for message in missing:
+                    if message["seq"] > self.delivered_seq:
+                        self.reorder_buffer.setdefault(
+                            message["seq"], server_frame(CHAT_MESSAGE, message)
+                        )
+            else:
+                # Too large to repair here: the client pages through chat.history.
+                self.delivered_seq = first_buffered - 1
+            await self._flush_in_order()
+        except DATABASE_OUTAGE:
+            logger.warning("could not repair a chat gap; the client will resync by seq")
+            self.delivered_seq = min(self.reorder_buffer, default=self.delivered_seq + 1) - 1
+            await self._flush_in_order()
+        finally:
+            self.repair_task = None
+            if self.reorder_buffer:
+                self.repair_task = asyncio.get_running_loop().create_task(self._repair_gap())
 
     async def deliver_signal(self, event: dict[str, Any]) -> None:
         if self.admitted:
             await self.send_frame(event["frame"])
+        elif len(self.early_signals) < EARLY_SIGNAL_LIMIT:
+            # Others may offer the moment they hear `participant.joined`, before this socket has
+            # handled its own admission (another instance can be faster): keep those signals
+            # for the welcome instead of losing the offer.
+            self.early_signals.append(event["frame"])
 
     async def deliver_admitted(self, event: dict[str, Any]) -> None:
         if not self.admitted:
@@ -490,6 +542,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         assert self.room is not None  # noqa: S101
         assert self.user is not None  # noqa: S101
         self.admitted = False
+        self.early_signals = []
         for group in (groups.room_group(self.room.pk), groups.moderators_group(self.room.pk)):
             await self._leave(group)
         await self.send_frame(await self._db(build_lobby_waiting, room=self.room, user=self.user))
@@ -530,7 +583,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await super().close(code=int(code) if code is not None else None, reason=reason)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=encode(frame))
+        try:
+            await self.send(text_data=encode(frame))
+        except Exception as exc:
+            # The client went away while we were sending (autobahn's Disconnected). Raising
+            # would end the consumer without disconnect(), leaving a ghost Connection row that
+            # keeps the person "online"; daphne delivers websocket.disconnect next instead.
+            if type(exc).__name__ != "Disconnected":
+                raise
+            logger.info("a frame could not be sent: the socket is closing")
 
     async def _ack_and_publish(self, frame: ClientFrame, outcome: Outcome) -> None:
         await self.send_frame(ack_frame(frame.id))

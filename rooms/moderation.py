@@ -260,7 +260,6 @@ def participant_snapshot(participant: Participant) -> dict[str, Any]:
     imposed = imposed_mutes(participant)
     return {
         "id": membership.participant_id,
-        "user_id": membership.user_id,
         "display_name": membership.display_name,
         "relationship": membership.relationship,
         "role": membership.role,
