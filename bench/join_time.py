@@ -41,9 +41,11 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +303,9 @@ def main() -> int:
     )
     parser.add_argument("--database", default="hearth_bench_join")
     parser.add_argument("--postgres", default=common.POSTGRES_SERVER)
-    parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON results (default var/bench/...)"
+    )
     parser.add_argument("--max-seconds", type=float, default=None, help="hard time limit")
     args = parser.parse_args()
     sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()})
@@ -341,19 +345,23 @@ def main() -> int:
         child = run_in_netns(Path(__file__).resolve(), "--child", json.dumps(spec), timeout=limit)
         print(f"took        {time.monotonic() - started:.0f} s")
         result = report(child["samples"], sizes)
-        if args.out:
-            args.out.write_text(
-                json.dumps(
-                    {
-                        "machine": machine,
-                        "args": vars(args) | {"out": str(args.out)},
-                        **result,
-                        "samples": child["samples"],
-                    },
-                    indent=1,
-                    default=str,
-                )
-            )
+        loadavg = [round(x, 2) for x in os.getloadavg()]
+        print(f"loadavg     {loadavg} (at end)")
+        out = args.out or common.ROOT / "var" / "bench" / (
+            f"join_time-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+        )
+        common.save_results(
+            out,
+            {
+                "benchmark": "join_time",
+                "command": " ".join(sys.argv),
+                "args": vars(args),
+                "machine": machine,
+                "loadavg_at_end": loadavg,
+                **result,
+                "samples": child["samples"],
+            },
+        )
     finally:
         env.cleanup()
     return 0
