@@ -9,9 +9,9 @@ way back in must not (the lease readmits at once). The others hear `participant.
 
 aiortc cannot restart ICE on a live connection, so here both sides of a restarted pair replace
 their RTCPeerConnection (tests/webrtc/peer.py). The browser client (frontend/.../call.js) calls
-`pc.restartIce()` instead, from `Mesh.sync` on the `welcome`, for every connection that is not
-connected; the people who stayed drop their connection on `participant.left` and open a fresh
-one on `participant.joined`.
+`pc.restartIce()` instead (and sends no `restart` hint), from `Mesh.sync` on the `welcome`, for
+every connection that is not connected, or when ICE fails; the people who stayed drop their
+connection on `participant.left` and open a fresh one on `participant.joined`.
 
 Argument: JSON {"database", "room", "people": [{"name", "user_id", "instance"}]}; the first
 person is the therapist, the second the one whose socket is cut.

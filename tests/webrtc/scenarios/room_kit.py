@@ -224,13 +224,12 @@ class RoomEndpoint:
         self.me: str | None = None
         self.socket: RoomSocket | None = None
         self.sockets: list[RoomSocket] = []
-        self.welcomes: list[dict[str, Any]] = []
         self.peers: dict[str, MeshPeer] = {}
         self.errors: list[str] = []
         self._ice_servers: list[RTCIceServer] = []
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.opened_at: float | None = None
+        # time.monotonic() of the latest `welcome` (bench/join_time.py splits a join there).
         self.welcomed_at: float | None = None
 
     # -- the socket ------------------------------------------------------------------------
@@ -240,7 +239,6 @@ class RoomEndpoint:
     ) -> dict[str, Any]:
         """Open the room socket and return its first frame (`welcome` or `lobby.waiting`);
         a `welcome` is applied at once."""
-        self.opened_at = time.monotonic()
         socket = await RoomSocket.open(base, room_id, ticket=ticket, after_seq=after_seq)
         self.socket = socket
         self.sockets.append(socket)
@@ -254,7 +252,6 @@ class RoomEndpoint:
         assert self.socket is not None
         self.welcomed_at = time.monotonic()
         data = welcome["data"]
-        self.welcomes.append(welcome)
         self.me = data["you"]["id"]
         self._ice_servers = [
             RTCIceServer(
