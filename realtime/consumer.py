@@ -642,9 +642,10 @@ def _room_and_membership(room_id: str, user: User) -> tuple[Room | None, Members
 
 
 def _chat_post(*, user: User, room: Room, client_msg_id: str, body: str) -> Outcome:
-    moderation.require_admitted(user=user, room=room)
-    membership = Membership.objects.select_related("room").get(room=room, user=user)
-    return messaging.message_post(membership=membership, client_msg_id=client_msg_id, body=body)
+    participant = moderation.require_admitted(user=user, room=room)
+    return messaging.message_post(
+        membership=participant.membership, client_msg_id=client_msg_id, body=body
+    )
 
 
 def _signal_route(*, user: User, room: Room, to: str) -> tuple[int, str]:
