@@ -150,6 +150,9 @@ else:
 # Empty means the embedded mode: the in-memory layer and per-process limits.
 REDIS_URL = env_str("REDIS_URL", "")
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "hearth")
+# Room-wide events through one Redis subscription per process, encoded once and written to
+# every local socket (realtime/fanout.py); off sends them through Channels' group_send.
+BROADCAST_HUB = env_bool("BROADCAST_HUB", True)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

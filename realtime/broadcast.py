@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
 
-from realtime import groups
+from realtime import fanout, groups
 from realtime.protocol import server_frame
 from rooms.events import (
     CloseUser,
@@ -84,8 +85,18 @@ async def group_send(group: str, message: dict[str, Any]) -> None:
 
 async def publish(room_id: str, effects: Iterable[Effect]) -> None:
     """Deliver effects to every instance, in order. Raises BroadcastFailed if the layer is
-    unreachable."""
+    unreachable. Room-wide events go through the per-process fan-out hub (realtime/fanout.py)
+    unless BROADCAST_HUB is off; events for one person through the channel layer's groups."""
     for effect in effects:
+        if isinstance(effect, RoomEvent) and settings.BROADCAST_HUB:
+            try:
+                await fanout.get_hub().publish(
+                    fanout.hub_channel(room_id, effect.audience),
+                    server_frame(effect.type, effect.data),
+                )
+            except fanout.HubUnavailable as exc:
+                raise BroadcastFailed(str(exc)) from exc
+            continue
         await group_send(*layer_message(room_id, effect))
 
 

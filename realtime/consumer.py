@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from realtime import broadcast, groups, instance, precall
+from realtime import broadcast, fanout, groups, instance, precall
 from realtime.auth import authenticate_socket, query_param
 from realtime.db import run_db
 from realtime.protocol import (
@@ -89,6 +89,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     precall_session_id: str | None = None
     inbox_task: asyncio.Task[None] | None = None
     repair_task: asyncio.Task[None] | None = None
+    entering: bool = False
 
     # --- connecting ----------------------------------------------------------------------
 
@@ -112,8 +113,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # 44xx code would be lost.
         await self.accept()
         self.handshake_done = True
-        self.reorder_buffer: dict[int, dict[str, Any]] = {}
+        self.reorder_buffer: dict[int, str] = {}
         self.early_signals: list[dict[str, Any]] = []
+        self.held_events: list[tuple[dict[str, Any], str]] = []
+        self.hub_channels: set[str] = set()
         self.joined_groups: set[str] = set()
         room_id = str(self.scope["url_route"]["kwargs"]["room_id"])
         try:
@@ -180,25 +183,74 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _enter_room(self, *, after_seq: int | None) -> None:
         assert self.room is not None  # noqa: S101
         assert self.user is not None  # noqa: S101
-        # Join before reading the snapshot: events published meanwhile wait in this socket's
-        # queue (dispatch is sequential) and the seq filter drops what the snapshot holds.
-        await self._join(groups.room_group(self.room.pk))
-        if self.membership is not None and self.membership.is_moderator:
-            await self._join(groups.moderators_group(self.room.pk))
-        welcome = await self._db(build_welcome, room=self.room, user=self.user, after_seq=after_seq)
-        self.membership = welcome.pop("_membership")
-        self.admitted = True
-        chat = welcome["data"]["chat"]
-        self.delivered_seq = max([self.delivered_seq, *(m["seq"] for m in chat["messages"])])
-        if not chat["has_more"]:
-            self.delivered_seq = max(self.delivered_seq, chat["last_seq"])
-        await self.send_frame(welcome)
-        await self._flush_in_order()
+        # Join before reading the snapshot: events published meanwhile are held back until the
+        # welcome is out, and the seq filter drops what the snapshot already holds.
+        self.entering = True
+        try:
+            await self._join_audience("admitted")
+            if self.membership is not None and self.membership.is_moderator:
+                await self._join_audience("moderators")
+            welcome = await self._db(
+                build_welcome, room=self.room, user=self.user, after_seq=after_seq
+            )
+            self.membership = welcome.pop("_membership")
+            self.admitted = True
+            chat = welcome["data"]["chat"]
+            self.delivered_seq = max([self.delivered_seq, *(m["seq"] for m in chat["messages"])])
+            if not chat["has_more"]:
+                self.delivered_seq = max(self.delivered_seq, chat["last_seq"])
+            await self.send_frame(welcome)
+            await self._flush_in_order()
+        finally:
+            self.entering = False
+        held, self.held_events = self.held_events, []
+        for frame, text in held:
+            await self.hub_deliver(frame, text)
         signals, self.early_signals = self.early_signals, []
         for signal in signals:
             await self.send_frame(signal)
 
+    async def _join_audience(self, audience: str) -> None:
+        """Receive the room's events for `audience` ("admitted" or "moderators")."""
+        assert self.room is not None  # noqa: S101
+        if settings.BROADCAST_HUB:
+            channel = fanout.hub_channel(self.room.pk, audience)
+            try:
+                await fanout.get_hub().join(channel, self)
+            except fanout.HubUnavailable as exc:
+                raise broadcast.BroadcastFailed(str(exc)) from exc
+            self.hub_channels.add(channel)
+        else:
+            group = (
+                groups.moderators_group(self.room.pk)
+                if audience == "moderators"
+                else groups.room_group(self.room.pk)
+            )
+            await self._join(group)
+
+    async def _leave_room_audiences(self) -> None:
+        assert self.room is not None  # noqa: S101
+        for channel in list(self.hub_channels):
+            self.hub_channels.discard(channel)
+            await fanout.get_hub().leave(channel, self)
+        for group in (groups.room_group(self.room.pk), groups.moderators_group(self.room.pk)):
+            await self._leave(group)
+
+    # --- room events from the fan-out hub (realtime/fanout.py) ----------------------------
+
+    async def hub_deliver(self, frame: dict[str, Any], text: str) -> None:
+        if self.entering:
+            self.held_events.append((frame, text))
+            return
+        await self._deliver_room_event(frame, text)
+
+    async def hub_lost(self) -> None:
+        self.hub_channels.clear()
+        await self.close(code=CloseCode.TRY_AGAIN_LATER)
+
     async def disconnect(self, code: int) -> None:
+        for channel in list(getattr(self, "hub_channels", ())):
+            await fanout.get_hub().leave(channel, self)
         for group in list(getattr(self, "joined_groups", ())):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -454,22 +506,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- layer messages (types from realtime.groups) --------------------------------------
 
     async def deliver_frame(self, event: dict[str, Any]) -> None:
+        await self._deliver_room_event(event["frame"], None)
+
+    async def _deliver_room_event(self, frame: dict[str, Any], text: str | None) -> None:
         if not self.admitted:
             # Room events published just after a return to the lobby (participant.left,
-            # hands) may already be queued for this socket when it leaves the room's groups;
+            # hands) may already be on their way when the socket leaves the room's audience;
             # nothing of the room reaches a waiting socket.
             return
-        frame = event["frame"]
         if frame["type"] == SESSION_ENDED:
             # Every socket of the room gets session.ended from deliver_close (its final frame,
             # in the documented shape, right before 4410); the room event would be a second.
             return
         if frame["type"] == CHAT_MESSAGE:
-            await self._deliver_chat(frame)
+            await self._deliver_chat(frame, text)
             return
-        await self.send_frame(frame)
+        if text is None:
+            await self.send_frame(frame)
+        else:
+            await self.send_text(text)
 
-    async def _deliver_chat(self, frame: dict[str, Any]) -> None:
+    async def _deliver_chat(self, frame: dict[str, Any], text: str | None = None) -> None:
         """Chat reaches each socket in seq order, exactly once.
 
         Two instances publish in the order their commits finish, so a later seq can overtake
@@ -480,7 +537,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         seq = frame["data"]["seq"]
         if seq <= self.delivered_seq or seq in self.reorder_buffer:
             return
-        self.reorder_buffer[seq] = frame
+        self.reorder_buffer[seq] = text if text is not None else encode(frame)
         await self._flush_in_order()
         if self.reorder_buffer and self.repair_task is None:
             self.repair_task = asyncio.get_running_loop().create_task(self._repair_gap())
@@ -490,7 +547,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             del self.reorder_buffer[seq]  # already sent, by a snapshot or a repair
         while (self.delivered_seq + 1) in self.reorder_buffer:
             self.delivered_seq += 1
-            await self.send_frame(self.reorder_buffer.pop(self.delivered_seq))
+            await self.send_text(self.reorder_buffer.pop(self.delivered_seq))
 
     async def _repair_gap(self) -> None:
         try:
@@ -510,7 +567,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 for message in missing:
                     if message["seq"] > self.delivered_seq:
                         self.reorder_buffer.setdefault(
-                            message["seq"], server_frame(CHAT_MESSAGE, message)
+                            message["seq"], encode(server_frame(CHAT_MESSAGE, message))
                         )
             else:
                 # Too large to repair here: the client pages through chat.history.
@@ -543,8 +600,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         assert self.user is not None  # noqa: S101
         self.admitted = False
         self.early_signals = []
-        for group in (groups.room_group(self.room.pk), groups.moderators_group(self.room.pk)):
-            await self._leave(group)
+        self.held_events = []
+        await self._leave_room_audiences()
         await self.send_frame(await self._db(build_lobby_waiting, room=self.room, user=self.user))
 
     # Replies of the pre-call worker (types from realtime.precall_worker).
@@ -583,8 +640,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await super().close(code=int(code) if code is not None else None, reason=reason)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send_text(encode(frame))
+
+    async def send_text(self, text: str) -> None:
         try:
-            await self.send(text_data=encode(frame))
+            await self.send(text_data=text)
         except Exception as exc:
             # The client went away while we were sending (autobahn's Disconnected). Raising
             # would end the consumer without disconnect(), leaving a ghost Connection row that
