@@ -33,7 +33,7 @@ test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hearth
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 # Pooled connections would outlive each test and keep the test database from being dropped;
 # the daphne children of the integration tests get the production value back (server_env).
-test: export DATABASE_CONN_MAX_AGE ?= 0
+test: export DATABASE_POOL_SIZE ?= 0
 test: venv
 	$(BIN)/python -m pytest
 

@@ -130,14 +130,11 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hearth.sqlite3'}")
-# Sockets run their queries in a small thread pool (realtime/db.py); each pool thread keeps its
-# connection for this long instead of paying a new PostgreSQL connection per frame.
-DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60)
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True
-    )
-}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Sockets run their queries in a thread pool (realtime/db.py) and Django ties a connection to
+# each socket's context, so without a pool every frame would open (fork) a PostgreSQL backend,
+# and persistent connections would hold one per socket. psycopg's pool shares a few per process.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 8)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers wait for each other instead of failing at once with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -145,6 +142,13 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 3
     )
+    if DATABASE_POOL_SIZE > 0:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_SIZE,
+            # A request waits this long for a free connection before failing `unavailable`.
+            "timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3),
+        }
 
 # Redis carries the channel layer across daphne instances and the shared rate limits.
 # Empty means the embedded mode: the in-memory layer and per-process limits.

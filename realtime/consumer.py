@@ -375,8 +375,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         payload = frame.payload
         outcome = await self._db(
             _chat_post,
-            user=self.user,
-            room=self.room,
+            membership=self.membership,
             client_msg_id=payload.client_msg_id,  # type: ignore[attr-defined]
             body=payload.body,  # type: ignore[attr-defined]
         )
@@ -701,11 +700,9 @@ def _room_and_membership(room_id: str, user: User) -> tuple[Room | None, Members
     return room, membership
 
 
-def _chat_post(*, user: User, room: Room, client_msg_id: str, body: str) -> Outcome:
-    participant = moderation.require_admitted(user=user, room=room)
-    return messaging.message_post(
-        membership=participant.membership, client_msg_id=client_msg_id, body=body
-    )
+def _chat_post(*, membership: Membership, client_msg_id: str, body: str) -> Outcome:
+    moderation.require_admitted_membership(membership=membership)
+    return messaging.message_post(membership=membership, client_msg_id=client_msg_id, body=body)
 
 
 def _signal_route(*, user: User, room: Room, to: str) -> tuple[int, str]:

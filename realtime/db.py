@@ -1,7 +1,7 @@
 """How the live interface runs ORM work: in a pool of threads, not Channels' default single
 thread-sensitive thread, on which one slow query would hold up every socket of the process
-(asgiref#218, channels#2132). Each pool thread keeps its own connection (CONN_MAX_AGE) and
-DatabaseSyncToAsync closes stale ones around every call."""
+(asgiref#218, channels#2132). DatabaseSyncToAsync closes the call's connection afterwards, which
+returns it to psycopg's pool (DATABASE_POOL_SIZE) instead of ending a PostgreSQL backend."""
 
 from __future__ import annotations
 

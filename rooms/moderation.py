@@ -411,6 +411,20 @@ def require_admitted(*, user: User, room: Room) -> Participant:
     return participant
 
 
+def require_admitted_membership(*, membership: Membership) -> None:
+    """`not_admitted` unless this membership is admitted right now: the per-frame check of the
+    chat path, one indexed query (bans are re-checked under the room lock by message_post)."""
+    admitted = Participant.objects.filter(
+        membership_id=membership.pk, state=ParticipantState.ADMITTED
+    ).exists()
+    if not admitted:
+        raise DomainError(
+            "You are in the waiting room: the therapist has not let you in yet.",
+            code="not_admitted",
+            status=403,
+        )
+
+
 def admitted_participant(*, room: Room, participant_id: str) -> Participant | None:
     """The admitted participant behind a wire id in this room (a signaling target), or None."""
     match = _PARTICIPANT_ID.fullmatch(participant_id or "")

@@ -25,7 +25,7 @@ def server_env(**extra: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECRET_KEY": settings.SECRET_KEY,
         "LOG_LEVEL": "WARNING",
-        "DATABASE_CONN_MAX_AGE": "60",  # production behaviour, whatever the test process uses
+        "DATABASE_POOL_SIZE": "8",  # production behaviour, whatever the test process uses
         # Load from one test client is not a flood; the limits have their own tests.
         "CHAT_RATE_PER_10S": "10000",
         "SIGNAL_RATE_PER_10S": "10000",
