@@ -169,3 +169,21 @@ def room_setup(db: Any, make_user: Any) -> dict[str, Any]:
         people[name] = user
     people["room"] = room
     return people
+
+
+@pytest.fixture
+def cast(transactional_db: Any) -> Any:
+    """The moderation cast (tests/realtime/moderation_kit.py) in a room with the waiting room
+    off; test_waiting_room.py overrides it with the waiting room on."""
+    from tests.realtime.moderation_kit import make_cast
+
+    return make_cast(waiting_room=False)
+
+
+@pytest.fixture
+async def sockets(cast: Any) -> Any:
+    from tests.realtime.moderation_kit import Sockets
+
+    tracker = Sockets(cast.room)
+    yield tracker
+    await tracker.close_all()

@@ -3,25 +3,11 @@ may come back and reopen it (issue 5, item 8)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.realtime.moderation_kit import Cast, Sockets, about, frames_until_close, make_cast
+from tests.realtime.moderation_kit import about, frames_until_close
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def cast(transactional_db) -> Cast:
-    return make_cast(waiting_room=False)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 async def test_ending_the_session_tells_everyone_and_closes_every_socket_4410(cast, sockets):

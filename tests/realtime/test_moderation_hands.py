@@ -3,25 +3,11 @@ or all, a muted person can still ask to speak (issue 5, item 7)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.realtime.moderation_kit import Cast, Sockets, about, error_code, make_cast
+from tests.realtime.moderation_kit import Cast, Sockets, about, error_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def cast(transactional_db) -> Cast:
-    return make_cast(waiting_room=False)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 async def queue(socket) -> list[str]:

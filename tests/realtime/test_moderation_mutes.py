@@ -4,28 +4,13 @@ lifted only by asking the person, room-wide for later arrivals, and always for o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from channels.db import database_sync_to_async
 
 from rooms.models import Message
-from tests.realtime.moderation_kit import Cast, Sockets, about, error_code, make_cast
+from tests.realtime.moderation_kit import about, error_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def cast(transactional_db) -> Cast:
-    # Waiting room off: everyone goes straight in, the mutes are the subject here.
-    return make_cast(waiting_room=False)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 async def test_an_audio_mute_is_seen_by_everyone_and_the_person_cannot_switch_it_back_on(

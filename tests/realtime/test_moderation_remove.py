@@ -4,13 +4,12 @@ first, their signaling stops, a ban keeps them out until lifted (issue 5, item 6
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from tests.realtime.moderation_kit import Cast, Sockets, about, frames_until_close, make_cast
+from tests.realtime.moderation_kit import about, frames_until_close
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,18 +19,6 @@ CANDIDATE = {
     "sdpMLineIndex": 0,
 }
 OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}
-
-
-@pytest.fixture
-def cast(transactional_db) -> Cast:
-    return make_cast(waiting_room=False)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 def ask_for_ticket(user, room) -> tuple[int, dict]:

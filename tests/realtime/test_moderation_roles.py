@@ -4,13 +4,10 @@ mute, remove or send to the lobby (issue 5, item 9)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from channels.db import database_sync_to_async
 
 from tests.realtime.moderation_kit import (
-    Cast,
     Sockets,
     about,
     error_code,
@@ -19,18 +16,6 @@ from tests.realtime.moderation_kit import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def cast(transactional_db) -> Cast:
-    return make_cast(waiting_room=False)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 async def test_forged_mod_frames_from_a_family_member_are_forbidden_and_change_nothing(

@@ -3,7 +3,6 @@ instance held are shown as gone once its heartbeat is too old."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -13,21 +12,9 @@ from django.utils import timezone
 from realtime import instance
 from rooms import moderation
 from rooms.models import Connection, Instance
-from tests.realtime.moderation_kit import Cast, Sockets, about, make_cast
+from tests.realtime.moderation_kit import Cast, about
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def cast(transactional_db) -> Cast:
-    return make_cast(waiting_room=False)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 async def test_a_person_on_two_devices_joins_once_and_leaves_when_the_last_socket_closes(

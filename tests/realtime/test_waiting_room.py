@@ -3,8 +3,6 @@ deny, the re-admission lease, return to lobby and the lock (issue 5, items 1 to 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from channels.db import database_sync_to_async
 
@@ -25,13 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def cast(transactional_db) -> Cast:
     return make_cast(waiting_room=True)
-
-
-@pytest.fixture
-async def sockets(cast: Cast) -> AsyncIterator[Sockets]:
-    tracker = Sockets(cast.room)
-    yield tracker
-    await tracker.close_all()
 
 
 def lobby_names(frame: dict) -> list[str]:

@@ -28,3 +28,11 @@ def _fast_password_hashing(settings: Any) -> None:
     """PBKDF2 at Django's default cost takes about 0.3 s per account on this machine and
     these tests create dozens of accounts; what they test does not depend on the hasher."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def group(make_user: Callable[..., Any]) -> Any:
+    """A support group with every role (tests/rooms/moderation_kit.py)."""
+    from tests.rooms.moderation_kit import make_group
+
+    return make_group(make_user)

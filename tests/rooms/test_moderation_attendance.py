@@ -12,14 +12,9 @@ import pytest
 from rooms import moderation, services
 from rooms.errors import NotFound
 from rooms.models import Attendance, Membership
-from tests.rooms.moderation_kit import T0, admitted, at, close_sockets, make_group, open_socket
+from tests.rooms.moderation_kit import T0, admitted, at, close_sockets, open_socket
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def group(make_user):
-    return make_group(make_user)
 
 
 @pytest.fixture

@@ -27,11 +27,6 @@ from tests.rooms.moderation_kit import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def group(make_user):
-    return make_group(make_user)
-
-
 # --- arriving ------------------------------------------------------------------------------
 
 

@@ -23,11 +23,6 @@ from tests.rooms.moderation_kit import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def group(make_user):
-    return make_group(make_user)
-
-
 def snapshot(user, room):
     return moderation.participant_snapshot(participant(user, room))
 
