@@ -114,6 +114,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.handshake_done = True
         self.reorder_buffer: dict[int, str] = {}
+        self.precall_waiting: dict[str | None, asyncio.Task[None]] = {}
         self.early_signals: list[dict[str, Any]] = []
         self.held_events: list[tuple[dict[str, Any], str]] = []
         self.hub_channels: set[str] = set()
@@ -256,6 +257,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception as exc:  # noqa: BLE001 - leaving must never raise
                 logger.info("group_discard failed: %s", type(exc).__name__)
+        for waiting in getattr(self, "precall_waiting", {}).values():
+            waiting.cancel()
         if self.repair_task is not None:
             self.repair_task.cancel()
         if self.inbox_task is not None:
@@ -606,16 +609,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # Replies of the pre-call worker (types from realtime.precall_worker).
 
     async def precall_answer(self, event: dict[str, Any]) -> None:
+        precall.reply_arrived(self, event)
         self.precall_session_id = event["session_id"]
         await self.send_frame(precall.answer_frame(event))
 
     async def precall_result(self, event: dict[str, Any]) -> None:
+        precall.reply_arrived(self, event)
         await self.send_frame(precall.result_frame(event))
 
     async def precall_stopped(self, event: dict[str, Any]) -> None:
         await self.send_frame(precall.stopped_frame(event))
 
     async def precall_error(self, event: dict[str, Any]) -> None:
+        precall.reply_arrived(self, event)
         await self.send_frame(precall.failure_frame(event))
 
     async def precall_closed(self, event: dict[str, Any]) -> None:

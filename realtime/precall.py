@@ -108,6 +108,30 @@ async def handle_frame(consumer: RoomConsumer, frame: ClientFrame) -> None:
         if frame.type == "precall.stop":
             consumer.precall_session_id = None
     await get_channel_layer().send(await precall_channel(), request)
+    if frame.type != "precall.stop":
+        consumer.precall_waiting[frame.id] = asyncio.get_running_loop().create_task(
+            _answer_or_fail(consumer, frame.id)
+        )
+
+
+async def _answer_or_fail(consumer: RoomConsumer, ref: str | None) -> None:
+    """A worker that is down or restarting never answers: say so instead of leaving the
+    person's check spinning (the reply cancels this)."""
+    await asyncio.sleep(settings.PRECALL_REPLY_TIMEOUT_SECONDS)
+    consumer.precall_waiting.pop(ref, None)
+    await consumer.send_frame(
+        error_frame(
+            "precall_failed",
+            "The connection test is not available right now. You can still join the session.",
+            ref=ref,
+        )
+    )
+
+
+def reply_arrived(consumer: RoomConsumer, event: dict[str, Any]) -> None:
+    waiting = consumer.precall_waiting.pop(event.get("ref"), None)
+    if waiting is not None:
+        waiting.cancel()
 
 
 async def stop_for_disconnect(consumer: RoomConsumer) -> None:
