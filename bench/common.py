@@ -57,7 +57,12 @@ if str(ROOT) not in sys.path:
     # Run as `python bench/x.py`: the project root holds config/, rooms/ and tests/servers.py.
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import DaphneServer, free_port, wait_until  # noqa: E402
+from tests.servers import (  # noqa: E402
+    DaphneServer,
+    free_port,
+    stop_logged_process,
+    wait_until,
+)
 
 PYTHON = sys.executable
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
@@ -482,16 +487,7 @@ class BaselineServer:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log.name)
+        stop_logged_process(self.process, self.log)
 
 
 class Servers:

@@ -122,16 +122,21 @@ class DaphneServer:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log.name)
+        stop_logged_process(self.process, self.log)
+
+
+def stop_logged_process(process: subprocess.Popen[bytes] | None, log: Any) -> None:
+    """SIGTERM, then SIGKILL after 10 s; then close and remove the process's log file."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    log.close()
+    with contextlib.suppress(OSError):
+        os.unlink(log.name)
 
 
 class RedisServer:
