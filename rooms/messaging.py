@@ -120,9 +120,11 @@ def _check_client_msg_id(client_msg_id: str) -> None:
 
 
 def _existing(*, room_id: Any, sender_id: int, client_msg_id: str) -> Message | None:
-    return Message.objects.filter(
+    # At most one row (unique constraint): no ORDER BY for Django to build on the hot path.
+    rows = Message.objects.filter(
         room_id=room_id, sender_id=sender_id, client_msg_id=client_msg_id
-    ).first()
+    ).order_by()[:1]
+    return next(iter(rows), None)
 
 
 # --- posting -------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ def _post_locked(
         room = Room.objects.select_for_update().get(pk=membership.room_id)
         # Re-read the membership under the lock: the caller (a long-lived socket) may hold a
         # copy from before a ban or removal.
-        current = Membership.objects.filter(pk=membership.pk).first()
+        current = next(iter(Membership.objects.filter(pk=membership.pk).order_by()[:1]), None)
         if current is None:
             raise Forbidden("You are no longer a member of this room.", code="not_member")
         _require_not_banned(current)

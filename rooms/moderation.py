@@ -445,16 +445,16 @@ def admitted_participant(*, room: Room, participant_id: str) -> Participant | No
 def require_can_chat(*, membership: Membership) -> None:
     """Raise `chat_muted` when chat is imposed-muted for this person: by a moderator, or by
     a room-wide mute (which never applies to moderators, nor to someone a moderator unmuted)."""
-    participant = (
-        Participant.objects.select_related("membership", "room")
-        .filter(membership_id=membership.pk)
-        .first()
-    )
+    # The caller's membership (and its room, when loaded) are reused instead of joining them
+    # again: this runs for every chat message.
+    rows = Participant.objects.filter(membership_id=membership.pk).order_by()[:1]
+    participant = next(iter(rows), None)
+    room = membership.room
     if participant is None:
-        room = Room.objects.get(pk=membership.room_id)
         muted = room.mute_all_chat and membership.role not in MODERATOR_ROLES
     else:
-        muted = imposed_mutes(participant)["chat"]
+        participant.membership = membership
+        muted = imposed_mutes(participant, room=room)["chat"]
     if muted:
         raise DomainError("A facilitator has muted your chat.", code="chat_muted", status=403)
 
