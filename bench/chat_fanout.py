@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -208,25 +206,15 @@ def main() -> int:
     ]
     if short:
         print(f"NOTE: some recipients missed messages ({', '.join(sorted(set(short)))})")
-    gen = max(r[t]["cpu_pct"].get("generator", 0) for r in rounds for t in ("hearth", "baseline"))
-    if gen > 80:
-        print(f"WARNING: the load generator used {gen:.0f}% of its CPU: figures are not valid")
-    loadavg = [round(x, 2) for x in os.getloadavg()]
-    print(f"loadavg     {loadavg} (at end)")
-    out = args.out or common.ROOT / "var" / "bench" / (
-        f"chat_fanout-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
-    )
-    common.save_results(
-        out,
-        {
-            "benchmark": "chat_fanout",
-            "command": " ".join(sys.argv),
-            "args": vars(args),
-            "machine": machine,
-            "cpus": plan.describe(),
-            "loadavg_at_end": loadavg,
-            "rounds": rounds,
-        },
+    common.finish_run(
+        name="chat_fanout",
+        args=args,
+        machine=machine,
+        plan=plan,
+        rounds=rounds,
+        generator_cpu_pct=max(
+            r[t]["cpu_pct"].get("generator", 0) for r in rounds for t in ("hearth", "baseline")
+        ),
     )
     return 0
 

@@ -810,6 +810,33 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+def finish_run(
+    *, name: str, args: Any, machine: Any, plan: Any, rounds: Any, generator_cpu_pct: float
+) -> None:
+    """The closing lines every load benchmark prints (generator CPU warning, load average) and
+    its JSON results file (`--out`, or var/bench/<name>-<time>.json)."""
+    if generator_cpu_pct > 80:
+        print(
+            f"WARNING: the load generator used {generator_cpu_pct:.0f}% of its CPU: "
+            "figures are not valid"
+        )
+    loadavg = [round(x, 2) for x in os.getloadavg()]
+    print(f"loadavg     {loadavg} (at end)")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    save_results(
+        args.out or ROOT / "var" / "bench" / f"{name}-{stamp}.json",
+        {
+            "benchmark": name,
+            "command": " ".join(sys.argv),
+            "args": vars(args),
+            "machine": machine,
+            "cpus": plan.describe(),
+            "loadavg_at_end": loadavg,
+            "rounds": rounds,
+        },
+    )
+
+
 def save_results(path: Path, results: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, default=str))

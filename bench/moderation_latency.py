@@ -23,11 +23,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 from collections import deque
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -340,25 +338,15 @@ def main() -> int:
     errors = [e for r in rounds for phase in r.values() for e in phase["errors"]]
     if errors:
         print(f"WARNING: {len(errors)} moderation frames were refused: {sorted(set(errors))}")
-    gen = max(phase["cpu_pct"].get("generator", 0) for r in rounds for phase in r.values())
-    if gen > 80:
-        print(f"WARNING: the load generator used {gen:.0f}% of its CPU: figures are not valid")
-    loadavg = [round(x, 2) for x in os.getloadavg()]
-    print(f"loadavg     {loadavg} (at end)")
-    out = args.out or common.ROOT / "var" / "bench" / (
-        f"moderation_latency-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
-    )
-    common.save_results(
-        out,
-        {
-            "benchmark": "moderation_latency",
-            "command": " ".join(sys.argv),
-            "args": vars(args),
-            "machine": machine,
-            "cpus": plan.describe(),
-            "loadavg_at_end": loadavg,
-            "rounds": rounds,
-        },
+    common.finish_run(
+        name="moderation_latency",
+        args=args,
+        machine=machine,
+        plan=plan,
+        rounds=rounds,
+        generator_cpu_pct=max(
+            phase["cpu_pct"].get("generator", 0) for r in rounds for phase in r.values()
+        ),
     )
     return 0
 

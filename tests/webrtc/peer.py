@@ -317,3 +317,15 @@ class PrecallClient:
         for sink in self.sinks.values():
             await sink.stop()
         await self.pc.close()
+
+
+def pair_on_bus(bus: Bus, configuration: Callable[[str], Callable[[], Any]]) -> dict[str, MeshPeer]:
+    """The two-peer call the scenarios use: p-3 (impolite) and p-7 (polite), each signaling
+    through `bus`; `configuration(me)` gives that peer's RTCConfiguration factory."""
+    peers = {
+        me: MeshPeer(me=me, peer=other, send=bus.sender(me), configuration=configuration(me))
+        for me, other in (("p-3", "p-7"), ("p-7", "p-3"))
+    }
+    for peer in peers.values():
+        bus.attach(peer)
+    return peers

@@ -25,7 +25,7 @@ from signaling.ice import IceConfig, ice_config_build
 from signaling.precall import PRECALL_TURN_USER, PrecallRegistry, selected_candidate_types
 from tests.webrtc.child import scenario
 from tests.webrtc.media import wait_until
-from tests.webrtc.peer import Bus, MeshPeer, PrecallClient
+from tests.webrtc.peer import Bus, MeshPeer, PrecallClient, pair_on_bus
 from tests.webrtc.servers import TurnServer
 
 FRAMES = 10
@@ -63,18 +63,7 @@ def candidates(peer: MeshPeer) -> list[str]:
 
 async def connect_pair(configs: dict[str, IceConfig], *, expect_connected: bool) -> dict[str, Any]:
     bus = Bus()
-    pairs = (("p-3", "p-7"), ("p-7", "p-3"))
-    peers = {
-        me: MeshPeer(
-            me=me,
-            peer=other,
-            send=bus.sender(me),
-            configuration=lambda c=configs[me]: relay_only(c),
-        )
-        for me, other in pairs
-    }
-    for peer in peers.values():
-        bus.attach(peer)
+    peers = pair_on_bus(bus, lambda me: lambda: relay_only(configs[me]))
     bus.start()
     try:
         await peers["p-3"].negotiate()

@@ -10,7 +10,7 @@ from aiortc import RTCConfiguration
 
 from tests.webrtc.child import scenario
 from tests.webrtc.media import wait_until
-from tests.webrtc.peer import Bus, MeshPeer
+from tests.webrtc.peer import Bus, pair_on_bus
 
 FRAMES = 10
 TIMEOUT = 20.0
@@ -18,14 +18,7 @@ TIMEOUT = 20.0
 
 async def main(args: list[str]) -> dict[str, Any]:
     bus = Bus()
-    peers = {
-        me: MeshPeer(
-            me=me, peer=other, send=bus.sender(me), configuration=lambda: RTCConfiguration([])
-        )
-        for me, other in (("p-3", "p-7"), ("p-7", "p-3"))
-    }
-    for peer in peers.values():
-        bus.attach(peer)
+    peers = pair_on_bus(bus, lambda _me: lambda: RTCConfiguration([]))
     bus.start()
     try:
         await peers["p-3"].negotiate()
