@@ -143,6 +143,9 @@ else:
         "DATABASE_CONNECT_TIMEOUT", 3
     )
     if DATABASE_POOL_SIZE > 0:
+        # With health checks Django has the pool test a connection before handing it out, so
+        # one broken by a PostgreSQL restart or network cut is replaced, not used and failed.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": 1,
             "max_size": DATABASE_POOL_SIZE,
