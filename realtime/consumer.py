@@ -707,8 +707,9 @@ def _room_and_membership(room_id: str, user: User) -> tuple[Room | None, Members
 
 
 def _chat_post(*, membership: Membership, client_msg_id: str, body: str) -> Outcome:
-    moderation.require_admitted_membership(membership=membership)
-    return messaging.message_post(membership=membership, client_msg_id=client_msg_id, body=body)
+    return messaging.message_post(
+        membership=membership, client_msg_id=client_msg_id, body=body, require_admitted=True
+    )
 
 
 def _signal_route(*, user: User, room: Room, to: str) -> tuple[int, str]:

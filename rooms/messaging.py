@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -30,11 +30,12 @@ from rooms.models import (
     Connection,
     Membership,
     Message,
+    Participant,
     Room,
     RoomKind,
     User,
 )
-from rooms.moderation import require_can_chat
+from rooms.moderation import require_admitted_participant, require_chat_unmuted
 from rooms.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,12 @@ def _existing(*, room_id: Any, sender_id: int, client_msg_id: str) -> Message | 
 
 
 def message_post(
-    *, membership: Membership, client_msg_id: str, body: str, now: datetime | None = None
+    *,
+    membership: Membership,
+    client_msg_id: str,
+    body: str,
+    now: datetime | None = None,
+    require_admitted: bool = False,
 ) -> Outcome:
     """Post a chat message as `membership`. Outcome.value is a PostedMessage; effects hold one
     `chat.message` RoomEvent only when a message was created.
@@ -140,19 +146,25 @@ def message_post(
     seq (even if the resent body differs) and announces nothing. seq is gap-free per room
     across processes because it is taken under a row lock on the Room. Raises ValidationFailed
     (`body_empty`, `body_too_long`, `invalid_client_msg_id`), Forbidden (`banned`,
-    `not_member`) or `chat_muted`. In a care thread, members who are offline get an email once
-    the transaction commits (care_thread_notify_offline).
+    `not_member`) or `chat_muted`; with `require_admitted` (the live room's rule) also
+    `not_admitted` unless the sender is admitted right now. In a care thread, members who are
+    offline get an email once the transaction commits (care_thread_notify_offline).
     """
     text = _clean_body(body)
     _check_client_msg_id(client_msg_id)
     _require_not_banned(membership)
     try:
         posted = _post_locked(
-            membership=membership, client_msg_id=client_msg_id, text=text, now=now
+            membership=membership,
+            client_msg_id=client_msg_id,
+            text=text,
+            now=now,
+            require_admitted=require_admitted,
         )
     except IntegrityError:
-        # A writer that did not take the room lock inserted the same client_msg_id between our
-        # check and our insert; our attempt was rolled back, so answer with theirs.
+        # A concurrent resend of the same client_msg_id (a second device, or a retry racing
+        # the first attempt) committed between our resend check and our insert; our attempt
+        # was rolled back with its seq, so answer with theirs.
         existing = _existing(
             room_id=membership.room_id, sender_id=membership.user_id, client_msg_id=client_msg_id
         )
@@ -164,57 +176,175 @@ def message_post(
     return Outcome(value=posted, effects=effects)
 
 
+# --- posting: the hot path's SQL ----------------------------------------------------------
+#
+# chat.send runs this for every message, and building these statements with the ORM cost more
+# CPU than everything else a message does (docs/benchmarks.md), so they are written once here:
+# standard SQL that PostgreSQL and SQLite (3.35+, for RETURNING) both run, with table and
+# column names taken from the models. The rules stay in Python: the rows below are only read.
+
+
+def _table(model: type[models.Model]) -> str:
+    return model._meta.db_table
+
+
+def _cols(model: type[models.Model], alias: str, names: tuple[str, ...]) -> str:
+    return ", ".join(f"{alias}.{model._meta.get_field(n).column}" for n in names)
+
+
+_ROOM_FIELDS = ("kind", "last_seq", "mute_all_audio", "mute_all_video", "mute_all_chat")
+_MEMBERSHIP_FIELDS = ("id", "user", "room", "role", "display_name", "relationship", "banned_at")
+_PARTICIPANT_FIELDS = (
+    "id",
+    "membership",
+    "room",
+    "state",
+    "imposed_audio_mute",
+    "imposed_video_mute",
+    "imposed_chat_mute",
+    "mute_all_exempt_audio",
+    "mute_all_exempt_video",
+    "mute_all_exempt_chat",
+)
+_MESSAGE_INSERT_FIELDS = ("room", "seq", "sender", "client_msg_id", "body_encrypted", "created_at")
+
+# Identifiers come from the models, values only ever as parameters (hence the noqa).
+_TAKE_NEXT_SEQ_SQL = (
+    f"UPDATE {_table(Room)} SET last_seq = last_seq + 1 WHERE id = %s "  # noqa: S608
+    f"RETURNING {', '.join(Room._meta.get_field(n).column for n in _ROOM_FIELDS)}"
+)
+_POSTER_SQL = (
+    f"SELECT {_cols(Membership, 'm', _MEMBERSHIP_FIELDS)}, "  # noqa: S608
+    f"{_cols(Participant, 'p', _PARTICIPANT_FIELDS)}, "
+    f"(SELECT e.seq FROM {_table(Message)} e WHERE e.room_id = m.room_id "
+    "AND e.sender_id = m.user_id AND e.client_msg_id = %s) "
+    f"FROM {_table(Membership)} m "
+    f"LEFT JOIN {_table(Participant)} p ON p.membership_id = m.id WHERE m.id = %s"
+)
+_INSERT_MESSAGE_SQL = (
+    f"INSERT INTO {_table(Message)} "  # noqa: S608
+    f"({', '.join(Message._meta.get_field(n).column for n in _MESSAGE_INSERT_FIELDS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_MESSAGE_INSERT_FIELDS))})"
+)
+
+
+def _attnames(model: type[models.Model], names: tuple[str, ...]) -> list[str]:
+    return [model._meta.get_field(n).attname for n in names]
+
+
+def _db_value(model: type[models.Model], name: str, value: Any) -> Any:
+    return model._meta.get_field(name).get_db_prep_value(value, connection, prepared=False)
+
+
+@dataclass(frozen=True)
+class _Poster:
+    """What the post path reads under the room lock. The instances hold only the fields the
+    rules look at (the others are deferred); values are as the driver returns them, which the
+    rules only test for truth or None."""
+
+    room: Room | None
+    membership: Membership | None
+    participant: Participant | None
+    resent_seq: int | None
+
+
+def _take_seq_and_read_poster(*, room_id: Any, membership_pk: int, client_msg_id: str) -> _Poster:
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_NEXT_SEQ_SQL, [_db_value(Room, "id", room_id)])
+        room_row = cursor.fetchone()
+        cursor.execute(_POSTER_SQL, [client_msg_id, membership_pk])
+        row = cursor.fetchone()
+    room = None
+    if room_row is not None:
+        room = Room.from_db(
+            connection.alias, ["id", *_attnames(Room, _ROOM_FIELDS)], [room_id, *room_row]
+        )
+    if row is None:
+        return _Poster(room=room, membership=None, participant=None, resent_seq=None)
+    n_membership = len(_MEMBERSHIP_FIELDS)
+    membership = Membership.from_db(
+        connection.alias, _attnames(Membership, _MEMBERSHIP_FIELDS), row[:n_membership]
+    )
+    participant_row = row[n_membership : n_membership + len(_PARTICIPANT_FIELDS)]
+    participant = None
+    if participant_row[0] is not None:
+        participant = Participant.from_db(
+            connection.alias, _attnames(Participant, _PARTICIPANT_FIELDS), participant_row
+        )
+    if room is not None:
+        membership.room = room
+    return _Poster(room=room, membership=membership, participant=participant, resent_seq=row[-1])
+
+
 def _post_locked(
-    *, membership: Membership, client_msg_id: str, text: str, now: datetime | None
+    *,
+    membership: Membership,
+    client_msg_id: str,
+    text: str,
+    now: datetime | None,
+    require_admitted: bool,
 ) -> PostedMessage:
     with transaction.atomic():
-        # Every post in the room queues on this lock: seq = last_seq + 1 can never repeat or
-        # skip, whichever process writes.
-        room = Room.objects.select_for_update().get(pk=membership.room_id)
-        # Re-read the membership under the lock: the caller (a long-lived socket) may hold a
-        # copy from before a ban or removal.
-        current = next(iter(Membership.objects.filter(pk=membership.pk).order_by()[:1]), None)
-        if current is None:
+        # Taking the next seq first takes the room's row lock: every post in the room queues
+        # here, so seq can never repeat, and the read that follows, a new statement under READ
+        # COMMITTED, sees every ban, mute and message committed before the lock was ours. A
+        # post refused below rolls back, so seq never skips either.
+        poster = _take_seq_and_read_poster(
+            room_id=membership.room_id, membership_pk=membership.pk, client_msg_id=client_msg_id
+        )
+        if require_admitted:
+            require_admitted_participant(poster.participant)
+        current, room = poster.membership, poster.room
+        if current is None or room is None:
             raise Forbidden("You are no longer a member of this room.", code="not_member")
         _require_not_banned(current)
-        current.room = room
-        existing = _existing(
-            room_id=room.pk, sender_id=current.user_id, client_msg_id=client_msg_id
-        )
-        if existing is not None:
-            wire = _wire(
-                existing,
-                sender=current.participant_id,
-                sender_name=current.display_name,
-                body=decrypt_body(existing.body_encrypted),
+        if poster.resent_seq is not None:
+            existing = _existing(
+                room_id=membership.room_id, sender_id=current.user_id, client_msg_id=client_msg_id
             )
-            return PostedMessage(seq=existing.seq, created=False, message=wire)
+            if existing is not None:
+                # Nothing new: give the seq taken above back.
+                transaction.set_rollback(True)
+                wire = _wire(
+                    existing,
+                    sender=current.participant_id,
+                    sender_name=current.display_name,
+                    body=decrypt_body(existing.body_encrypted),
+                )
+                return PostedMessage(seq=existing.seq, created=False, message=wire)
         # After the resend check: a message already accepted stays acknowledged even if its
         # sender was muted since.
-        require_can_chat(membership=current)
-        room.last_seq += 1
-        room.save(update_fields=["last_seq"])
-        message = Message.objects.create(
-            room=room,
+        require_chat_unmuted(membership=current, participant=poster.participant)
+        message = Message(
+            room_id=membership.room_id,
             seq=room.last_seq,
             sender_id=current.user_id,
             client_msg_id=client_msg_id,
             body_encrypted=encrypt_body(text),
+            created_at=now or timezone.now(),
         )
-        if now is not None:
-            # created_at is auto_now_add, which ignores a value given to create().
-            Message.objects.filter(pk=message.pk).update(created_at=now)
-            message.created_at = now
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_MESSAGE_SQL,
+                [
+                    _db_value(
+                        Message, name, getattr(message, Message._meta.get_field(name).attname)
+                    )
+                    for name in _MESSAGE_INSERT_FIELDS
+                ],
+            )
         if room.kind == RoomKind.CARE_THREAD:
-            sender_user_id = current.user_id
+            room_id, sender_user_id = membership.room_id, current.user_id
             # robust: a failing mail server must not turn a committed message into an error.
             transaction.on_commit(
                 lambda: care_thread_notify_offline(
-                    room=room, sender_user_id=sender_user_id, now=now
+                    room_id=room_id, sender_user_id=sender_user_id, now=now
                 ),
                 robust=True,
             )
-    membership.room = room
+    if Membership.room.is_cached(membership):
+        # The caller's copy (a long-lived socket's) keeps the room's position current.
+        membership.room.last_seq = message.seq
     wire = _wire(
         message, sender=current.participant_id, sender_name=current.display_name, body=text
     )
@@ -357,7 +487,7 @@ def _notification_text(*, membership: Membership, link: str) -> str:
 
 
 def care_thread_notify_offline(
-    *, room: Room, sender_user_id: int, now: datetime | None = None
+    *, room_id: Any, sender_user_id: int, now: datetime | None = None
 ) -> int:
     """Email each member of a care thread (other than the sender) who has no open socket in it,
     at most once per CARE_THREAD_EMAIL_INTERVAL_MINUTES per thread and member. The email holds
@@ -368,14 +498,14 @@ def care_thread_notify_offline(
     """
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=settings.CARE_THREAD_EMAIL_INTERVAL_MINUTES)
-    online = Connection.objects.filter(room_id=room.pk).values("user_id")
+    online = Connection.objects.filter(room_id=room_id).values("user_id")
     candidates = (
-        Membership.objects.filter(room_id=room.pk, banned_at__isnull=True)
+        Membership.objects.filter(room_id=room_id, banned_at__isnull=True)
         .exclude(user_id=sender_user_id)
         .exclude(user_id__in=Subquery(online))
         .select_related("user")
     )
-    link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/threads/{room.pk}/"
+    link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/threads/{room_id}/"
     sent = 0
     for membership in candidates:
         user = membership.user

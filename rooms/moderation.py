@@ -390,6 +390,19 @@ def require_moderator(*, user: User, room: Room) -> Membership:
     return membership
 
 
+def _not_admitted() -> DomainError:
+    return DomainError(
+        "You are in the waiting room: the therapist has not let you in yet.",
+        code="not_admitted",
+        status=403,
+    )
+
+
+def is_admitted(participant: Participant | None) -> bool:
+    """The admission rule, in one place: a participant row in state `admitted`."""
+    return participant is not None and participant.state == ParticipantState.ADMITTED
+
+
 def require_admitted(*, user: User, room: Room) -> Participant:
     """The person's participant row if they are admitted to the room; `not_admitted`
     otherwise (waiting, denied, removed, banned, or not a member). Checked per frame."""
@@ -398,31 +411,25 @@ def require_admitted(*, user: User, room: Room) -> Participant:
         .filter(membership__user=user, room_id=room.pk)
         .first()
     )
-    if (
-        participant is None
-        or participant.state != ParticipantState.ADMITTED
-        or participant.membership.banned_at is not None
-    ):
-        raise DomainError(
-            "You are in the waiting room: the therapist has not let you in yet.",
-            code="not_admitted",
-            status=403,
-        )
+    if not is_admitted(participant) or participant.membership.banned_at is not None:
+        raise _not_admitted()
     return participant
 
 
 def require_admitted_membership(*, membership: Membership) -> None:
-    """`not_admitted` unless this membership is admitted right now: the per-frame check of the
-    chat path, one indexed query (bans are re-checked under the room lock by message_post)."""
+    """`not_admitted` unless this membership is admitted right now (one indexed query)."""
     admitted = Participant.objects.filter(
         membership_id=membership.pk, state=ParticipantState.ADMITTED
     ).exists()
     if not admitted:
-        raise DomainError(
-            "You are in the waiting room: the therapist has not let you in yet.",
-            code="not_admitted",
-            status=403,
-        )
+        raise _not_admitted()
+
+
+def require_admitted_participant(participant: Participant | None) -> None:
+    """`not_admitted` unless this already loaded participant row (None: there is none) is
+    admitted: for a caller that read it in a query of its own (message_post)."""
+    if not is_admitted(participant):
+        raise _not_admitted()
 
 
 def admitted_participant(*, room: Room, participant_id: str) -> Participant | None:
@@ -443,12 +450,16 @@ def admitted_participant(*, room: Room, participant_id: str) -> Participant | No
 
 
 def require_can_chat(*, membership: Membership) -> None:
-    """Raise `chat_muted` when chat is imposed-muted for this person: by a moderator, or by
-    a room-wide mute (which never applies to moderators, nor to someone a moderator unmuted)."""
-    # The caller's membership (and its room, when loaded) are reused instead of joining them
-    # again: this runs for every chat message.
+    """Raise `chat_muted` when chat is imposed-muted for this person (chat_mute_applies)."""
     rows = Participant.objects.filter(membership_id=membership.pk).order_by()[:1]
-    participant = next(iter(rows), None)
+    require_chat_unmuted(membership=membership, participant=next(iter(rows), None))
+
+
+def require_chat_unmuted(*, membership: Membership, participant: Participant | None) -> None:
+    """`chat_muted` when chat is imposed-muted for this person: by a moderator, or by a
+    room-wide mute (which never applies to moderators, nor to someone a moderator unmuted).
+    `participant` is the membership's row, already loaded (None: there is none); the
+    membership's room must be loaded too, since this runs for every chat message."""
     room = membership.room
     if participant is None:
         muted = room.mute_all_chat and membership.role not in MODERATOR_ROLES

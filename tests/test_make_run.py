@@ -4,6 +4,7 @@ Running it again reuses everything and duplicates nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -15,6 +16,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from tests.integration.client import WsClient
 from tests.servers import free_port, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +48,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def login(port: int, username: str, password: str) -> tuple[int, dict]:
-    jar = CookieJar()
+def login(
+    port: int, username: str, password: str, jar: CookieJar | None = None
+) -> tuple[int, dict]:
+    jar = jar if jar is not None else CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     base = f"http://127.0.0.1:{port}"
     token = json.loads(opener.open(f"{base}/api/auth/csrf", timeout=5).read())["csrf_token"]
@@ -97,6 +101,8 @@ def test_make_run_serves_healthz_prints_the_demo_logins_and_they_work_twice_over
             assert http_get(f"http://127.0.0.1:{port}/healthz")[1]["redis"].startswith(
                 "not configured"
             )
+            if attempt == 1:
+                asyncio.run(_chat_in_the_care_thread(port))
         finally:
             stop(process)
         if attempt == 1:
@@ -104,6 +110,36 @@ def test_make_run_serves_healthz_prints_the_demo_logins_and_they_work_twice_over
         else:
             assert counts(var_dir) == first_counts  # reused, not duplicated
             assert "already present" in log.read_text()
+
+
+async def _chat_in_the_care_thread(port: int) -> None:
+    """The chat path's own SQL (rooms/messaging.py) on SQLite: a message is acknowledged with
+    the next seq, a resend gets the same seq, and history returns it."""
+    jar = CookieJar()
+    status, _ = login(port, "dana@demo.hearth", "hearth-demo", jar)
+    assert status == 200
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    rooms = json.loads(http_get_with_cookie(f"http://127.0.0.1:{port}/api/rooms", cookie))
+    thread = next(r for r in rooms if r["kind"] == "care_thread")
+    client = await WsClient.open(f"ws://127.0.0.1:{port}", thread["id"], cookie=cookie)
+    try:
+        welcome = await client.expect("welcome", timeout=20)
+        last_seq = welcome["data"]["chat"]["last_seq"]
+        ack = await client.request("chat.send", {"client_msg_id": "run-1", "body": "Hello"})
+        assert ack["type"] == "ack", ack
+        assert ack["data"]["seq"] == last_seq + 1
+        again = await client.request("chat.send", {"client_msg_id": "run-1", "body": "Hello"})
+        assert again["data"] == {"seq": last_seq + 1, "client_msg_id": "run-1", "created": False}
+        history = await client.request("chat.history", {"after_seq": last_seq, "limit": 10})
+        assert [m["body"] for m in history["data"]["messages"]] == ["Hello"]
+    finally:
+        await client.close()
+
+
+def http_get_with_cookie(url: str, cookie: str) -> bytes:
+    request = urllib.request.Request(url, headers={"Cookie": cookie})  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        return response.read()
 
 
 def _healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> bool:

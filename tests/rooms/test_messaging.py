@@ -447,17 +447,21 @@ def test_the_sender_and_online_members_get_no_email(thread, mailoutbox, settings
     settings.PUBLIC_BASE_URL = "https://hearth.example/"
     online(thread, "alex")
     online(thread, "jordan")
-    assert care_thread_notify_offline(room=thread, sender_user_id=thread.owner_id, now=T0) == 0
+    assert (
+        care_thread_notify_offline(room_id=thread.pk, sender_user_id=thread.owner_id, now=T0) == 0
+    )
     assert mailoutbox == []
     Connection.objects.filter(user__username="jordan@test.hearth").delete()
-    assert care_thread_notify_offline(room=thread, sender_user_id=thread.owner_id, now=T0) == 1
+    assert (
+        care_thread_notify_offline(room_id=thread.pk, sender_user_id=thread.owner_id, now=T0) == 1
+    )
     assert f"https://hearth.example/threads/{thread.pk}/" in mailoutbox[0].body
 
 
 def test_a_therapist_who_is_offline_hears_about_a_family_message(thread, mailoutbox):
     online(thread, "alex")
     sender = member(thread, "jordan").user
-    assert care_thread_notify_offline(room=thread, sender_user_id=sender.pk, now=T0) == 1
+    assert care_thread_notify_offline(room_id=thread.pk, sender_user_id=sender.pk, now=T0) == 1
     assert mailoutbox[0].to == ["dana@test.hearth"]
     assert "SENTINEL" not in mailoutbox[0].body
 
@@ -467,8 +471,8 @@ def test_the_email_throttle_is_per_thread(thread, therapist, mailoutbox):
     jordan = member(thread, "jordan").user
     services.membership_add(actor=therapist, room=other, user=jordan, role="family")
     online(thread, "alex")
-    care_thread_notify_offline(room=thread, sender_user_id=therapist.pk, now=T0)
-    care_thread_notify_offline(room=other, sender_user_id=therapist.pk, now=T0)
+    care_thread_notify_offline(room_id=thread.pk, sender_user_id=therapist.pk, now=T0)
+    care_thread_notify_offline(room_id=other.pk, sender_user_id=therapist.pk, now=T0)
     assert [m.to for m in mailoutbox] == [["jordan@test.hearth"], ["jordan@test.hearth"]]
 
 
