@@ -1,7 +1,7 @@
 """Per-user rate limits shared by every instance (Redis), or per process in the embedded mode.
 
 Fixed windows: INCR a key named after the user, the action and the window, EXPIRE it with the
-window. Cheap (one pipelined round trip) and exact enough for flood control. When Redis is
+window. Cheap (one round trip) and exact enough for flood control. When Redis is
 unreachable the limiter lets the frame through: chat is still bounded by PostgreSQL, and a
 Redis outage must not make everyone "rate limited".
 """
@@ -17,6 +17,13 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+
+
+_COUNT_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,9 @@ class RateLimiter:
             else None
         )
         self._local: dict[str, int] = {}
+        # INCR, and EXPIRE on a window's first hit, in one atomic round trip (EVALSHA): this
+        # runs for every chat message and signal.
+        self._count_hit = self._redis.register_script(_COUNT_HIT) if self._redis else None
 
     async def hit(self, *, user_id: int, limit: Limit) -> float | None:
         """Count one use. Returns None if allowed, else seconds until the window resets."""
@@ -57,10 +67,7 @@ class RateLimiter:
             count = self._local[key]
         else:
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, limit.window_seconds + 1)
-                    count, _ = await pipe.execute()
+                count = await self._count_hit(keys=[key], args=[limit.window_seconds + 1])
             except Exception as exc:  # noqa: BLE001 - fail open on any Redis failure
                 logger.warning("rate limiter unavailable, allowing: %s", type(exc).__name__)
                 return None

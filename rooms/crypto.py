@@ -66,8 +66,20 @@ def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet(fernets)
 
 
+_last: tuple[object, object, MultiFernet] | None = None
+
+
 def _current() -> MultiFernet:
-    return _multifernet(_configured_keys())
+    # Every chat message is encrypted and decrypted more than once on its way: parse the
+    # keys again only when the settings objects themselves change (tests override them).
+    global _last  # noqa: PLW0603
+    keys_setting, secret = settings.MESSAGE_KEYS, settings.SECRET_KEY
+    last = _last
+    if last is not None and last[0] is keys_setting and last[1] is secret:
+        return last[2]
+    fernet = _multifernet(_configured_keys())
+    _last = (keys_setting, secret, fernet)
+    return fernet
 
 
 def encrypt_body(text: str) -> bytes:
