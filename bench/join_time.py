@@ -30,9 +30,9 @@ How a join is measured (docs/benchmarks.md, "Join time (signaling)"):
   answering through a function call in the same process; t0 is the moment the first
   RTCPeerConnection is made.
 Joins run round-robin (floor, 2, 4, 6, floor, ...) after one unrecorded warm-up round, so that a
-change in the machine's load falls on all of them alike. All endpoints of a mesh share one
-Python process (and the machine's cores with the servers), where each home would have its own
-machine: the larger meshes pay for that.
+change in the machine's load falls on all of them alike. Each endpoint of a mesh runs in its own
+process (a `Home`, started once and kept warm), as each home is its own machine; they still
+share the machine's two cores with the servers.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ TARGET_RATIO = 3.0
 # After a join is torn down, the servers record the departures; the next join starts after.
 SETTLE_S = 1.0
 JOIN_TIMEOUT_S = 60.0
+THIS_FILE = str(Path(__file__).resolve())
 
 
 # --- inside the namespace ----------------------------------------------------------------------
@@ -100,53 +101,138 @@ async def floor_join(*, media: bool) -> dict[str, Any]:
             await peer.close()
 
 
+class Home:
+    """One family's home: its own process (`--home`), as each home is its own machine, kept
+    warm across joins. It takes one JSON command per line on stdin and answers one per line.
+
+    {"cmd": "join", ...}: at time.monotonic() == t0 (one clock for every process here) open
+    the room socket and connect to `others` people; answer the moments of its `welcome` and
+    of its last connection. {"cmd": "close"}: hang up and answer. EOF: exit."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> Home:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            THIS_FILE,
+            "--home",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        home = cls(process)
+        await home.request({"cmd": "ping"})
+        return home
+
+    async def request(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), JOIN_TIMEOUT_S + 10)
+        if not line:
+            raise RuntimeError(f"home process ended (exit {await self.process.wait()})")
+        return json.loads(line)
+
+    async def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def home_main() -> None:
+    """The `--home` process: one RoomEndpoint per join, driven by Home's commands."""
+    from tests.webrtc.media import wait_until
+    from tests.webrtc.scenarios.room_kit import RoomEndpoint
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    endpoint: RoomEndpoint | None = None
+
+    def answer(reply: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+    while line := await reader.readline():
+        command = json.loads(line)
+        if command["cmd"] == "ping":
+            answer({"ok": True})
+        elif command["cmd"] == "join":
+            endpoint = RoomEndpoint("home", offers=command["offers"], media=command["media"])
+            await asyncio.sleep(max(0.0, command["t0"] - time.monotonic()))
+            try:
+                await endpoint.open(command["ws"], command["room"], ticket=command["ticket"])
+                others = command["others"]
+                await wait_until(
+                    lambda e=endpoint, n=others: len(e.peers) >= n, timeout=JOIN_TIMEOUT_S
+                )
+                await endpoint.wait_connected(list(endpoint.peers), timeout=JOIN_TIMEOUT_S)
+                answer(
+                    {
+                        "ok": True,
+                        "connected_at": max(
+                            p.connected_at or math.inf for p in endpoint.peers.values()
+                        ),
+                        "welcomed_at": endpoint.welcomed_at,
+                        "problems": [*endpoint.errors, *map(str, endpoint.socket_errors())],
+                        "rollbacks": sum(p.rollbacks for p in endpoint.peers.values()),
+                        "ignored_offers": sum(p.ignored_offers for p in endpoint.peers.values()),
+                    }
+                )
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+                answer({"ok": False, "problems": [repr(exc)]})
+        elif command["cmd"] == "close":
+            if endpoint is not None:
+                await endpoint.close()
+                endpoint = None
+            answer({"ok": True})
+
+
 async def mesh_join(
-    stack: Any, room: dict[str, Any], *, offers: str, media: bool
+    stack: Any, homes: list[Home], room: dict[str, Any], *, offers: str, media: bool
 ) -> dict[str, Any]:
-    from tests.webrtc.scenarios.room_kit import RoomEndpoint, close_all, ticket_for
+    from tests.webrtc.scenarios.room_kit import ticket_for
 
     tickets = [await ticket_for(user_id=user, room_id=room["room"]) for user in room["users"]]
-    endpoints = [RoomEndpoint(f"e{n}", offers=offers, media=media) for n in range(len(tickets))]
+    size = len(tickets)
+    # The clock starts a moment after the commands are out, so every home opens at once.
+    started = time.monotonic() + 0.05
     try:
-        started = time.monotonic()
-        await asyncio.gather(
+        replies = await asyncio.gather(
             *(
-                endpoint.open(stack.ws(n), room["room"], ticket=ticket)
-                for n, (endpoint, ticket) in enumerate(zip(endpoints, tickets, strict=True))
-            )
-        )
-        ids = [endpoint.me for endpoint in endpoints]
-        await asyncio.gather(
-            *(
-                endpoint.wait_connected(
-                    [i for i in ids if i is not None and i != endpoint.me], timeout=JOIN_TIMEOUT_S
+                home.request(
+                    {
+                        "cmd": "join",
+                        "ws": stack.ws(n),
+                        "room": room["room"],
+                        "ticket": ticket,
+                        "others": size - 1,
+                        "offers": offers,
+                        "media": media,
+                        "t0": started,
+                    }
                 )
-                for endpoint in endpoints
+                for n, (home, ticket) in enumerate(zip(homes, tickets, strict=False))
             )
         )
-        finished = max(
-            peer.connected_at or math.inf
-            for endpoint in endpoints
-            for peer in endpoint.peers.values()
-        )
-        welcomed = max(endpoint.welcomed_at or math.inf for endpoint in endpoints)
-        problems = [
-            problem
-            for endpoint in endpoints
-            for problem in [*endpoint.errors, *map(str, endpoint.socket_errors())]
-        ]
-        if problems:
-            raise RuntimeError(f"mesh join failed: {problems}")
-        peers = [peer for endpoint in endpoints for peer in endpoint.peers.values()]
-        return {
-            "ms": (finished - started) * 1000,
-            # The split: until the last `welcome` (the server's join path), then negotiation.
-            "welcome_ms": (welcomed - started) * 1000,
-            "rollbacks": sum(peer.rollbacks for peer in peers),
-            "ignored_offers": sum(peer.ignored_offers for peer in peers),
-        }
     finally:
-        await close_all(endpoints)
+        await asyncio.gather(*(home.request({"cmd": "close"}) for home in homes[:size]))
+    problems = [problem for reply in replies for problem in reply["problems"]]
+    if problems or not all(reply["ok"] for reply in replies):
+        raise RuntimeError(f"mesh join failed: {problems}")
+    return {
+        "ms": (max(reply["connected_at"] for reply in replies) - started) * 1000,
+        # The split: until the last `welcome` (the server's join path), then negotiation.
+        "welcome_ms": (max(reply["welcomed_at"] for reply in replies) - started) * 1000,
+        "rollbacks": sum(reply["rollbacks"] for reply in replies),
+        "ignored_offers": sum(reply["ignored_offers"] for reply in replies),
+    }
 
 
 async def child_main(args: list[str]) -> dict[str, Any]:
@@ -156,6 +242,7 @@ async def child_main(args: list[str]) -> dict[str, Any]:
     django_setup(spec["database"])
     stack = Stack(database=spec["database"], instances=2, redis=True, env=spec["server_env"])
     await stack.start()
+    homes = list(await asyncio.gather(*(Home.start() for _ in range(max(spec["sizes"])))))
     samples: dict[str, list[dict[str, Any]]] = {"floor": []}
     samples.update({str(size): [] for size in spec["sizes"]})
     try:
@@ -166,6 +253,7 @@ async def child_main(args: list[str]) -> dict[str, Any]:
                 await asyncio.sleep(SETTLE_S)
                 joins[str(size)] = await mesh_join(
                     stack,
+                    homes,
                     spec["rooms"][str(size)][round_],
                     offers=spec["offers"],
                     media=spec["media"],
@@ -183,6 +271,7 @@ async def child_main(args: list[str]) -> dict[str, Any]:
         sys.stderr.write(json.dumps(stack.logs(), indent=1) + "\n")
         raise
     finally:
+        await asyncio.gather(*(home.stop() for home in homes), return_exceptions=True)
         stack.stop()
 
 
@@ -368,7 +457,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
+    if sys.argv[1:2] == ["--home"]:
+        asyncio.run(home_main())
+    elif sys.argv[1:2] == ["--child"]:
         from tests.webrtc.child import scenario
 
         sys.argv = [sys.argv[0], *sys.argv[2:]]
