@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from realtime.db import run_db
 from rooms import services
 from rooms.models import User
 
@@ -17,11 +16,19 @@ def query_param(scope: dict[str, Any], name: str) -> str | None:
     return values[0] if values else None
 
 
-async def authenticate_socket(scope: dict[str, Any], room_id: str) -> User | None:
+def session_user(scope: dict[str, Any]) -> User | None:
+    """The signed-in, active user of the session cookie (resolved by AuthMiddleware), or None."""
     user = scope.get("user")
     if user is not None and getattr(user, "is_authenticated", False) and user.is_active:
         return user  # type: ignore[no-any-return]
-    ticket = query_param(scope, "ticket")
-    if ticket:
-        return await run_db(services.ticket_consume, token=ticket, room_id=room_id)
     return None
+
+
+def authenticate_socket(*, scope: dict[str, Any], room_id: str) -> User | None:
+    """The session's user, else the user of a valid single-use `?ticket=` for this room
+    (consuming it), else None. Synchronous: a ticket is a database row."""
+    user = session_user(scope)
+    if user is not None:
+        return user
+    ticket = query_param(scope, "ticket")
+    return services.ticket_consume(token=ticket, room_id=room_id) if ticket else None

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -135,30 +136,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self.close(code=CloseCode.NO_SUCH_ROOM)
             return
-        user = await authenticate_socket(self.scope, room_id)
-        if user is None:
-            await self.close(code=CloseCode.NOT_AUTHENTICATED)
-            return
-        room, membership = await self._db(_room_and_membership, room_id, user)
-        if room is None:
-            await self.close(code=CloseCode.NO_SUCH_ROOM)
-            return
-        if membership is None or membership.banned_at is not None:
-            await self.close(code=CloseCode.FORBIDDEN)
-            return
-        self.user, self.room, self.membership = user, room, membership
         instance.ensure_running()
-        accepted, _before = await self._db(
-            presence.connection_open,
+        opened: _OpenedSocket = await self._db(
+            _open_socket,
+            scope=self.scope,
+            room_id=room_id,
             channel_name=self.channel_name,
             instance_id=instance.INSTANCE_ID,
-            user=user,
-            room=room,
             limit=settings.WS_MAX_SOCKETS_PER_USER_PER_ROOM,
         )
-        if not accepted:
-            await self.close(code=CloseCode.TOO_MANY_SOCKETS)
+        if opened.refusal is not None:
+            await self.close(code=opened.refusal)
             return
+        user, room = opened.user, opened.room
+        assert user is not None  # noqa: S101 - no refusal means all three are set
+        assert room is not None  # noqa: S101
+        self.user, self.room, self.membership = user, room, opened.membership
         self.registered = True
         await self._join(groups.user_group(room.pk, user.pk))
         try:
@@ -707,12 +700,38 @@ class RoomConsumer(AsyncWebsocketConsumer):
 # --- synchronous service calls (run in the database thread) --------------------------------
 
 
-def _room_and_membership(room_id: str, user: User) -> tuple[Room | None, Membership | None]:
+@dataclass(frozen=True)
+class _OpenedSocket:
+    """What `_open_socket` found: a refusal (a close code), or the user, room and membership
+    of a socket now recorded as open."""
+
+    refusal: CloseCode | None
+    user: User | None = None
+    room: Room | None = None
+    membership: Membership | None = None
+
+
+def _open_socket(
+    *, scope: dict[str, Any], room_id: str, channel_name: str, instance_id: str, limit: int
+) -> _OpenedSocket:
+    """Who is connecting, to which room, as which member, and the socket recorded: one trip
+    to the database thread instead of three, because a whole family joins at once."""
+    user = authenticate_socket(scope=scope, room_id=room_id)
+    if user is None:
+        return _OpenedSocket(CloseCode.NOT_AUTHENTICATED)
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
-        return None, None
-    membership = Membership.objects.filter(room=room, user=user).select_related("room").first()
-    return room, membership
+        return _OpenedSocket(CloseCode.NO_SUCH_ROOM)
+    membership = Membership.objects.filter(room=room, user=user).first()
+    if membership is None or membership.banned_at is not None:
+        return _OpenedSocket(CloseCode.FORBIDDEN)
+    membership.room = room
+    accepted, _before = presence.connection_open(
+        channel_name=channel_name, instance_id=instance_id, user=user, room=room, limit=limit
+    )
+    if not accepted:
+        return _OpenedSocket(CloseCode.TOO_MANY_SOCKETS)
+    return _OpenedSocket(None, user, room, membership)
 
 
 def _chat_post(*, membership: Membership, client_msg_id: str, body: str) -> Outcome:
@@ -722,15 +741,8 @@ def _chat_post(*, membership: Membership, client_msg_id: str, body: str) -> Outc
 
 
 def _signal_route(*, user: User, room: Room, to: str) -> tuple[int, str]:
-    """Who `to` is, if both ends may signal: the sender and the target must be admitted
-    participants of this room (checked per frame, so a removal stops relaying at once)."""
-    sender = moderation.require_admitted(user=user, room=room)
-    target = moderation.admitted_participant(room=room, participant_id=to)
-    if target is None:
-        raise DomainError(
-            "That person is not in this session.", code="no_such_participant", status=404
-        )
-    return target.membership.user_id, sender.membership.participant_id
+    """Checked per frame, so a removal stops relaying at once (moderation.signal_route)."""
+    return moderation.signal_route(user=user, room=room, participant_id=to)
 
 
 def _mod(func: Callable[..., Outcome], **fields: str) -> Callable[..., Outcome]:

@@ -36,14 +36,19 @@ def room_wire(room: Room) -> dict[str, Any]:
 
 def build_welcome(*, room: Room, user: User, after_seq: int | None) -> dict[str, Any]:
     room.refresh_from_db()
-    membership = Membership.objects.select_related("room", "user").get(room=room, user=user)
-    participant = Participant.objects.select_related("membership").get(membership=membership)
+    membership = Membership.objects.select_related("user").get(room=room, user=user)
+    membership.room = room
+    participant = Participant.objects.get(membership=membership)
     online = online_user_ids(room=room)
-    others = (
+    others = list(
         Participant.objects.filter(room=room, state=ParticipantState.ADMITTED)
         .select_related("membership")
         .order_by("membership_id")
     )
+    # Snapshots read the room's mute_all flags: the fresh room, not one query per person.
+    participant.membership, participant.room = membership, room
+    for other in others:
+        other.room = room
     if after_seq is None:
         messages = messaging.messages_page(membership=membership, limit=50)
         has_more = bool(messages) and messages[0]["seq"] > 1

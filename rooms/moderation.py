@@ -449,6 +449,37 @@ def admitted_participant(*, room: Room, participant_id: str) -> Participant | No
     )
 
 
+def signal_route(*, user: User, room: Room, participant_id: str) -> tuple[int, str]:
+    """Who a signal from `user` to `participant_id` goes to: (the target's user id, the
+    sender's participant id). Both must be admitted, unbanned participants of this room right
+    now: otherwise `not_admitted` (the sender) or `no_such_participant` (the target). One
+    query, because every offer, answer and candidate of a call passes here."""
+    match = _PARTICIPANT_ID.fullmatch(participant_id or "")
+    target_membership = int(match[1]) if match else None
+    rows = (
+        Participant.objects.filter(
+            room_id=room.pk,
+            state=ParticipantState.ADMITTED,
+            membership__banned_at__isnull=True,
+        )
+        .filter(Q(membership__user_id=user.pk) | Q(membership_id=target_membership))
+        .values_list("membership_id", "membership__user_id")
+    )
+    sender = target = None
+    for membership_id, user_id in rows:
+        if user_id == user.pk:
+            sender = membership_id
+        if membership_id == target_membership:
+            target = user_id
+    if sender is None:
+        raise _not_admitted()
+    if target is None:
+        raise DomainError(
+            "That person is not in this session.", code="no_such_participant", status=404
+        )
+    return target, f"p-{sender}"
+
+
 def require_can_chat(*, membership: Membership) -> None:
     """Raise `chat_muted` when chat is imposed-muted for this person (chat_mute_applies)."""
     rows = Participant.objects.filter(membership_id=membership.pk).order_by()[:1]
