@@ -64,8 +64,11 @@ DATABASE_OUTAGE = (OperationalError, InterfaceError)
 MAX_GAP_REPAIR = 100
 # Signals kept for a socket whose admission is still being handled.
 EARLY_SIGNAL_LIMIT = 64
-# How long an overtaking chat message waits for the ones before it to arrive live.
-REORDER_WAIT_SECONDS = 0.25
+# How long an overtaking chat message waits for the ones before it to arrive live before they
+# are read from PostgreSQL. A message is overtaken all the time under load (another instance
+# is a few hundred ms behind) and dropped only rarely (a full layer), and reading early under
+# load adds load: a wait shorter than the busy p99 turned bursts into minutes-long backlogs.
+REORDER_WAIT_SECONDS = 1.0
 # Frames a socket may have waiting to be handled; past it a flood gets rate_limited at once.
 INBOX_LIMIT = 64
 
@@ -553,11 +556,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             first_buffered = min(self.reorder_buffer)
             gap = first_buffered - self.delivered_seq - 1
             if 0 < gap <= MAX_GAP_REPAIR:
-                missing = await self._db(
-                    messaging.messages_page,
-                    membership=self.membership,
-                    after_seq=self.delivered_seq,
-                    limit=gap,
+                missing = await _missing_messages(
+                    self.membership, after_seq=self.delivered_seq, limit=gap
                 )
                 for message in missing:
                     if message["seq"] > self.delivered_seq:
@@ -695,6 +695,38 @@ class RoomConsumer(AsyncWebsocketConsumer):
     @staticmethod
     async def _db(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_db(func, *args, **kwargs)
+
+
+# Gap repairs in flight in this process, by (room, after_seq, limit): every local socket of a
+# room sees the same gap at the same moment, and one read serves them all.
+_repairs: dict[tuple[Any, int, int], asyncio.Future[list[dict[str, Any]]]] = {}
+
+
+async def _missing_messages(
+    membership: Membership | None, *, after_seq: int, limit: int
+) -> list[dict[str, Any]]:
+    """Chat messages after `after_seq` (up to `limit`) for a socket that saw a gap, read once
+    per room and gap however many local sockets ask: the page is the same for every member."""
+    assert membership is not None  # noqa: S101 - only admitted sockets repair
+    key = (membership.room_id, after_seq, limit)
+    pending = _repairs.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+    _repairs[key] = future
+    try:
+        page = await run_db(
+            messaging.messages_page, membership=membership, after_seq=after_seq, limit=limit
+        )
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved here: the waiters, if any, get it too
+        raise
+    else:
+        future.set_result(page)
+        return page
+    finally:
+        del _repairs[key]
 
 
 # --- synchronous service calls (run in the database thread) --------------------------------
