@@ -163,10 +163,17 @@ def _lock_participant(membership: Membership) -> Participant:
         try:
             # A savepoint, so losing a creation race does not spoil the outer transaction.
             with transaction.atomic():
-                Participant.objects.create(membership_id=membership.pk, room_id=membership.room_id)
+                created = Participant.objects.create(
+                    membership_id=membership.pk, room_id=membership.room_id
+                )
         except IntegrityError:
-            pass
-        participant = locked()
+            participant = locked()  # the winner's row, once its transaction is done
+        else:
+            # Our own uncommitted row is as good as locked (nobody else can see it yet), so
+            # a first visit skips reading it back through the four-table join.
+            created.membership = membership
+            created.room = Room.objects.get(pk=membership.room_id)
+            participant = created
     if participant is None:  # pragma: no cover - the membership vanished meanwhile
         raise NotFound("That person is not in this room.", code="no_such_participant")
     return participant

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from rooms.models import Connection, Instance, Room, User
+from rooms.models import Connection, Instance, Membership, Room, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +28,25 @@ class Departure:
     user_id: int
 
 
+def _lock_membership(*, user_id: int, room_id: Any) -> None:
+    """Serialize one person's socket changes in one room (open, close: the count and "was it
+    the last one"), on every instance. A removed member has no row left to lock, and can open
+    no socket either."""
+    list(
+        Membership.objects.select_for_update()
+        .filter(user_id=user_id, room_id=room_id)
+        .values_list("pk", flat=True)
+    )
+
+
 def connection_open(
     *, channel_name: str, instance_id: str, user: User, room: Room, limit: int
 ) -> tuple[bool, int]:
     """Record a socket. Returns (accepted, sockets_before). Refuses past `limit` sockets per
-    person per room; the room row lock makes the count exact across instances."""
+    person per room; the lock on the person's membership row makes the count exact across
+    instances without making a family that joins together queue on the room's row."""
     with transaction.atomic():
-        Room.objects.select_for_update().only("pk").get(pk=room.pk)
+        _lock_membership(user_id=user.pk, room_id=room.pk)
         existing = Connection.objects.filter(user=user, room=room).count()
         if existing >= limit:
             return False, existing
@@ -54,7 +67,7 @@ def connection_close(*, channel_name: str) -> tuple[Room | None, User | None, bo
         )
         if connection is None:
             return None, None, False
-        Room.objects.select_for_update().only("pk").get(pk=connection.room_id)
+        _lock_membership(user_id=connection.user_id, room_id=connection.room_id)
         connection.delete()
         remaining = Connection.objects.filter(
             user_id=connection.user_id, room_id=connection.room_id
