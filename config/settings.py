@@ -136,8 +136,14 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # and persistent connections would hold one per socket. psycopg's pool shares a few per process.
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 8)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Writers wait for each other instead of failing at once with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers wait for each other instead of failing at once with "database is locked": a
+    # busy timeout, and every transaction taking the write lock when it begins (IMMEDIATE).
+    # A deferred transaction that reads and then writes (a socket being recorded while the
+    # presence heartbeat writes) cannot wait for the lock: SQLite refuses it at once, and the
+    # socket closed with 4503.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
 else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 3

@@ -103,6 +103,7 @@ def test_make_run_serves_healthz_prints_the_demo_logins_and_they_work_twice_over
             )
             if attempt == 1:
                 asyncio.run(_chat_in_the_care_thread(port))
+                asyncio.run(_everyone_joins_at_once(port))
         finally:
             stop(process)
         if attempt == 1:
@@ -134,6 +135,37 @@ async def _chat_in_the_care_thread(port: int) -> None:
         assert [m["body"] for m in history["data"]["messages"]] == ["Hello"]
     finally:
         await client.close()
+
+
+DEMO_PEOPLE = ("dana", "sam", "alex", "jordan", "riley")
+
+
+async def _everyone_joins_at_once(port: int) -> None:
+    """Every demo person opens two sockets in each of their rooms, all at the same moment (a
+    family arriving together, a second device): on SQLite every one of them gets in (or into
+    the waiting room), none is turned away as if the database were down (4503)."""
+    sockets = []
+    for person in DEMO_PEOPLE:
+        jar = CookieJar()
+        status, _ = login(port, f"{person}@demo.hearth", "hearth-demo", jar)
+        assert status == 200
+        cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+        rooms = json.loads(http_get_with_cookie(f"http://127.0.0.1:{port}/api/rooms", cookie))
+        sockets += [(cookie, room["id"]) for room in rooms for _ in range(2)]
+
+    async def arrive(cookie: str, room_id: str) -> str:
+        client = await WsClient.open(f"ws://127.0.0.1:{port}", room_id, cookie=cookie)
+        try:
+            first = await client.expect(None, timeout=30)
+            return first["type"]
+        except AssertionError:
+            return f"closed {client.close_code}"
+        finally:
+            await client.close()
+
+    firsts = await asyncio.gather(*(arrive(cookie, room_id) for cookie, room_id in sockets))
+    assert len(firsts) >= 20
+    assert set(firsts) <= {"welcome", "lobby.waiting"}, firsts
 
 
 def http_get_with_cookie(url: str, cookie: str) -> bytes:
