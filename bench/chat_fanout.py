@@ -212,9 +212,6 @@ def main() -> int:
         machine=machine,
         plan=plan,
         rounds=rounds,
-        generator_cpu_pct=max(
-            r[t]["cpu_pct"].get("generator", 0) for r in rounds for t in ("hearth", "baseline")
-        ),
     )
     return 0
 

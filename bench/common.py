@@ -811,10 +811,14 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def finish_run(
-    *, name: str, args: Any, machine: Any, plan: Any, rounds: Any, generator_cpu_pct: float
+    *, name: str, args: Any, machine: Any, plan: Any, rounds: list[dict[str, Any]]
 ) -> None:
     """The closing lines every load benchmark prints (generator CPU warning, load average) and
-    its JSON results file (`--out`, or var/bench/<name>-<time>.json)."""
+    its JSON results file (`--out`, or var/bench/<name>-<time>.json). `rounds` holds one dict
+    per round, mapping each phase to its report (with `cpu_pct`)."""
+    generator_cpu_pct = max(
+        (phase["cpu_pct"].get("generator", 0) for r in rounds for phase in r.values()), default=0
+    )
     if generator_cpu_pct > 80:
         print(
             f"WARNING: the load generator used {generator_cpu_pct:.0f}% of its CPU: "

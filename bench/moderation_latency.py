@@ -344,9 +344,6 @@ def main() -> int:
         machine=machine,
         plan=plan,
         rounds=rounds,
-        generator_cpu_pct=max(
-            phase["cpu_pct"].get("generator", 0) for r in rounds for phase in r.values()
-        ),
     )
     return 0
 

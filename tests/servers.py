@@ -125,8 +125,8 @@ class DaphneServer:
         stop_logged_process(self.process, self.log)
 
 
-def stop_logged_process(process: subprocess.Popen[bytes] | None, log: Any) -> None:
-    """SIGTERM, then SIGKILL after 10 s; then close and remove the process's log file."""
+def stop_process(process: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
     if process and process.poll() is None:
         process.terminate()
         try:
@@ -134,6 +134,11 @@ def stop_logged_process(process: subprocess.Popen[bytes] | None, log: Any) -> No
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def stop_logged_process(process: subprocess.Popen[bytes] | None, log: Any) -> None:
+    """stop_process, then close and remove the process's log file."""
+    stop_process(process)
     log.close()
     with contextlib.suppress(OSError):
         os.unlink(log.name)

@@ -33,6 +33,7 @@ import yaml
 from aioice import stun
 from aioice.turn import TurnClientUdpProtocol
 
+from tests.servers import stop_process
 from tests.test_production_mode import STARTUP, good_production_env, hearth_env
 from tests.test_settings_docs import ROOT, configuration_table, outside_settings_table
 
@@ -606,12 +607,7 @@ def production_coturn(tmp_path: Path) -> Iterator[tuple[int, str, Path]]:
     try:
         yield port, secret, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 async def turn_client(port: int, username: str, password: str) -> TurnClientUdpProtocol:
@@ -733,12 +729,7 @@ def production_daphne(tmp_path: Path) -> Iterator[int]:
         assert port, "daphne did not start listening"
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def run_healthcheck(url: str, allowed_hosts: str) -> subprocess.CompletedProcess[str]:
