@@ -67,7 +67,7 @@ EARLY_SIGNAL_LIMIT = 64
 # How long an overtaking chat message waits for the ones before it to arrive live before they
 # are read from PostgreSQL. A message is overtaken all the time under load (another instance
 # is a few hundred ms behind) and dropped only rarely (a full layer), and reading early under
-# load adds load: a wait shorter than the busy p99 turned bursts into minutes-long backlogs.
+# load adds load: a wait shorter than the busy p99 turned bursts into backlogs of 10 s and more.
 REORDER_WAIT_SECONDS = 1.0
 # Frames a socket may have waiting to be handled; past it a flood gets rate_limited at once.
 INBOX_LIMIT = 64
