@@ -156,19 +156,37 @@ class RoomConsumer(AsyncWebsocketConsumer):
         assert room is not None  # noqa: S101
         self.user, self.room, self.membership = user, room, opened.membership
         self.registered = True
-        await self._join(groups.user_group(room.pk, user.pk))
+        # The socket listens before the database decides: to the person's own events (an
+        # admission from the lobby), and, held back until a welcome is out, to the room's, so
+        # that the admission and the snapshot need one database trip, not two.
+        self.entering = True
         try:
-            outcome: Outcome = await self._db(moderation.participant_connect, user=user, room=room)
-        except DomainError as exc:
-            code = CloseCode.SESSION_ENDED if exc.code == "session_ended" else CloseCode.FORBIDDEN
-            await self.send_frame(server_frame("closing", exc.as_dict()))
-            await self.close(code=code)
-            return
-        decision = outcome.value
-        if decision.admitted:
-            await self._enter_room(after_seq=self._after_seq_param())
-        else:
-            await self.send_frame(await self._db(build_lobby_waiting, room=room, user=user))
+            await asyncio.gather(
+                self._join(groups.user_group(room.pk, user.pk)), self._join_room_audiences()
+            )
+            try:
+                outcome, first_frame = await self._db(
+                    _admit_or_wait,
+                    user=user,
+                    room=room,
+                    membership=opened.membership,
+                    after_seq=self._after_seq_param(),
+                )
+            except DomainError as exc:
+                ended = exc.code == "session_ended"
+                code = CloseCode.SESSION_ENDED if ended else CloseCode.FORBIDDEN
+                await self.send_frame(server_frame("closing", exc.as_dict()))
+                await self.close(code=code)
+                return
+            if outcome.value.admitted:
+                await self._welcome(first_frame)
+            else:
+                await self._leave_room_audiences()
+                self.held_events = []
+                await self.send_frame(first_frame)
+        finally:
+            self.entering = False
+        await self._release_held()
         await self._publish(outcome)
 
     def _after_seq_param(self) -> int | None:
@@ -178,34 +196,50 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
     async def _enter_room(self, *, after_seq: int | None) -> None:
+        """Admitted from the lobby: join the room's audiences, then send the snapshot."""
         assert self.room is not None  # noqa: S101
         assert self.user is not None  # noqa: S101
         # Join before reading the snapshot: events published meanwhile are held back until the
         # welcome is out, and the seq filter drops what the snapshot already holds.
         self.entering = True
         try:
-            await self._join_audience("admitted")
-            if self.membership is not None and self.membership.is_moderator:
-                await self._join_audience("moderators")
-            welcome = await self._db(
-                build_welcome, room=self.room, user=self.user, after_seq=after_seq
+            await self._join_room_audiences()
+            await self._welcome(
+                await self._db(build_welcome, room=self.room, user=self.user, after_seq=after_seq)
             )
-            self.membership = welcome.pop("_membership")
-            self.admitted = True
-            chat = welcome["data"]["chat"]
-            self.delivered_seq = max([self.delivered_seq, *(m["seq"] for m in chat["messages"])])
-            if not chat["has_more"]:
-                self.delivered_seq = max(self.delivered_seq, chat["last_seq"])
-            await self.send_frame(welcome)
-            await self._flush_in_order()
         finally:
             self.entering = False
+        await self._release_held()
+
+    async def _join_room_audiences(self) -> None:
+        await self._join_audience("admitted")
+        if self.membership is not None and self.membership.is_moderator:
+            await self._join_audience("moderators")
+
+    async def _welcome(self, welcome: dict[str, Any]) -> None:
+        """Send the `welcome` snapshot (taken after this socket joined the room's audiences)
+        and the live chat that overtook it, in seq order."""
+        self.membership = welcome.pop("_membership")
+        self.admitted = True
+        chat = welcome["data"]["chat"]
+        self.delivered_seq = max([self.delivered_seq, *(m["seq"] for m in chat["messages"])])
+        if not chat["has_more"]:
+            self.delivered_seq = max(self.delivered_seq, chat["last_seq"])
+        await self.send_frame(welcome)
+        await self._flush_in_order()
+
+    async def _release_held(self) -> None:
+        """Deliver what arrived while the socket was entering (nothing if it is waiting)."""
         held, self.held_events = self.held_events, []
-        for frame, text in held:
-            await self.hub_deliver(frame, text)
+        if self.admitted:
+            for frame, text in held:
+                await self.hub_deliver(frame, text)
         signals, self.early_signals = self.early_signals, []
-        for signal in signals:
-            await self.send_frame(signal)
+        if self.admitted:
+            for signal in signals:
+                await self.send_frame(signal)
+        else:
+            self.early_signals = signals
 
     async def _join_audience(self, audience: str) -> None:
         """Receive the room's events for `audience` ("admitted" or "moderators")."""
@@ -454,25 +488,41 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._ack_and_publish(frame, outcome)
 
     async def on_signal_send(self, frame: ClientFrame) -> None:
-        await self._rate_limit("signal")
         payload = frame.payload
-        signal = relay.parse_signal(
-            {
-                key: value
-                for key, value in (
-                    ("description", payload.description),  # type: ignore[attr-defined]
-                    ("candidate", payload.candidate),  # type: ignore[attr-defined]
-                    ("restart", payload.restart),  # type: ignore[attr-defined]
-                )
-                if value is not None
-            }
+        # The rate limit (Redis) and the route (the database) are asked at once, and the
+        # payload checked meanwhile: a signal's delay is on a call's set-up path twice per
+        # pair. Errors keep their order: rate limit, then payload, then route.
+        checks = asyncio.gather(
+            self._rate_limit("signal"),
+            self._db(
+                _signal_route,
+                user=self.user,
+                room=self.room,
+                to=payload.to,  # type: ignore[attr-defined]
+            ),
+            return_exceptions=True,
         )
-        target_user_id, sender_id = await self._db(
-            _signal_route,
-            user=self.user,
-            room=self.room,
-            to=payload.to,  # type: ignore[attr-defined]
-        )
+        signal: relay.SignalPayload | DomainError
+        try:
+            signal = relay.parse_signal(
+                {
+                    key: value
+                    for key, value in (
+                        ("description", payload.description),  # type: ignore[attr-defined]
+                        ("candidate", payload.candidate),  # type: ignore[attr-defined]
+                        ("restart", payload.restart),  # type: ignore[attr-defined]
+                    )
+                    if value is not None
+                }
+            )
+        except DomainError as exc:
+            signal = exc
+        limited, route = await checks
+        for outcome in (limited, signal, route):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(signal, relay.SignalPayload)  # noqa: S101
+        target_user_id, sender_id = route
         data: dict[str, Any] = {"from": sender_id, **signal.as_wire()}
         assert self.room is not None  # noqa: S101
         await broadcast.send_to_user(
@@ -751,19 +801,35 @@ def _open_socket(
     user = authenticate_socket(scope=scope, room_id=room_id)
     if user is None:
         return _OpenedSocket(CloseCode.NOT_AUTHENTICATED)
-    room = Room.objects.filter(pk=room_id).first()
-    if room is None:
-        return _OpenedSocket(CloseCode.NO_SUCH_ROOM)
-    membership = Membership.objects.filter(room=room, user=user).first()
-    if membership is None or membership.banned_at is not None:
-        return _OpenedSocket(CloseCode.FORBIDDEN)
-    membership.room = room
-    accepted, _before = presence.connection_open(
-        channel_name=channel_name, instance_id=instance_id, user=user, room=room, limit=limit
+    opening = presence.connection_open(
+        channel_name=channel_name, instance_id=instance_id, user=user, room_id=room_id, limit=limit
     )
-    if not accepted:
+    membership = opening.membership
+    if membership is None:
+        # Only a refusal pays for telling "no such room" from "not yours".
+        exists = Room.objects.filter(pk=room_id).exists()
+        return _OpenedSocket(CloseCode.FORBIDDEN if exists else CloseCode.NO_SUCH_ROOM)
+    if membership.banned_at is not None:
+        return _OpenedSocket(CloseCode.FORBIDDEN)
+    if not opening.accepted:
         return _OpenedSocket(CloseCode.TOO_MANY_SOCKETS)
-    return _OpenedSocket(None, user, room, membership)
+    return _OpenedSocket(None, user, membership.room, membership)
+
+
+def _admit_or_wait(
+    *, user: User, room: Room, membership: Membership, after_seq: int | None
+) -> tuple[Outcome, dict[str, Any]]:
+    """The admission decision and the first frame for the socket (`welcome` or
+    `lobby.waiting`) in one trip to the database thread."""
+    outcome = moderation.participant_connect(user=user, room=room, membership=membership)
+    decision = outcome.value
+    if decision.admitted:
+        frame = build_welcome(
+            room=room, user=user, after_seq=after_seq, membership=decision.membership
+        )
+    else:
+        frame = build_lobby_waiting(room=room, user=user)
+    return outcome, frame
 
 
 def _chat_post(*, membership: Membership, client_msg_id: str, body: str) -> Outcome:

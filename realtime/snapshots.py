@@ -34,17 +34,25 @@ def room_wire(room: Room) -> dict[str, Any]:
     }
 
 
-def build_welcome(*, room: Room, user: User, after_seq: int | None) -> dict[str, Any]:
+def build_welcome(
+    *, room: Room, user: User, after_seq: int | None, membership: Membership | None = None
+) -> dict[str, Any]:
+    """`membership`: the person's membership as their admission just read it (saves reading
+    it again); the room is always read afresh, for its last_seq and flags."""
     room.refresh_from_db()
-    membership = Membership.objects.select_related("user").get(room=room, user=user)
+    if membership is None or membership.user_id != user.pk or membership.room_id != room.pk:
+        membership = Membership.objects.select_related("user").get(room=room, user=user)
     membership.room = room
-    participant = Participant.objects.get(membership=membership)
     online = online_user_ids(room=room)
     others = list(
         Participant.objects.filter(room=room, state=ParticipantState.ADMITTED)
         .select_related("membership")
         .order_by("membership_id")
     )
+    # The welcomed person is admitted, so normally among `others` already.
+    participant = next(
+        (other for other in others if other.membership_id == membership.pk), None
+    ) or Participant.objects.get(membership=membership)
     # Snapshots read the room's mute_all flags: the fresh room, not one query per person.
     participant.membership, participant.room = membership, room
     for other in others:
@@ -74,7 +82,7 @@ def build_welcome(*, room: Room, user: User, after_seq: int | None) -> dict[str,
             "last_read_seq": membership.last_read_seq,
             "unread": messaging.unread_count(membership=membership),
         },
-        "hands": moderation.hands_queue(room=room),
+        "hands": moderation.hands_queue(room=room, participants=others),
     }
     if membership.is_moderator:
         data["lobby"] = moderation.lobby_snapshot(room=room)

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -37,6 +37,7 @@ from rooms.models import (
 )
 from rooms.moderation import require_admitted_participant, require_chat_unmuted
 from rooms.services import audit_record
+from rooms.sql import attnames, columns, db_value, table
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def _wire(message: Message, *, sender: str, sender_name: str, body: str) -> dict
 
 def _wires(room_id: Any, messages: list[Message]) -> list[dict[str, Any]]:
     """Wire dicts for messages of one room, naming each sender as they appear in that room."""
+    if not messages:
+        return []
     members = {
         user_id: (f"p-{pk}", name)
         for user_id, pk, name in Membership.objects.filter(room_id=room_id).values_list(
@@ -184,14 +187,6 @@ def message_post(
 # column names taken from the models. The rules stay in Python: the rows below are only read.
 
 
-def _table(model: type[models.Model]) -> str:
-    return model._meta.db_table
-
-
-def _cols(model: type[models.Model], alias: str, names: tuple[str, ...]) -> str:
-    return ", ".join(f"{alias}.{model._meta.get_field(n).column}" for n in names)
-
-
 _ROOM_FIELDS = ("kind", "last_seq", "mute_all_audio", "mute_all_video", "mute_all_chat")
 _MEMBERSHIP_FIELDS = ("id", "user", "room", "role", "display_name", "relationship", "banned_at")
 _PARTICIPANT_FIELDS = (
@@ -210,30 +205,22 @@ _MESSAGE_INSERT_FIELDS = ("room", "seq", "sender", "client_msg_id", "body_encryp
 
 # Identifiers come from the models, values only ever as parameters (hence the noqa).
 _TAKE_NEXT_SEQ_SQL = (
-    f"UPDATE {_table(Room)} SET last_seq = last_seq + 1 WHERE id = %s "  # noqa: S608
+    f"UPDATE {table(Room)} SET last_seq = last_seq + 1 WHERE id = %s "  # noqa: S608
     f"RETURNING {', '.join(Room._meta.get_field(n).column for n in _ROOM_FIELDS)}"
 )
 _POSTER_SQL = (
-    f"SELECT {_cols(Membership, 'm', _MEMBERSHIP_FIELDS)}, "  # noqa: S608
-    f"{_cols(Participant, 'p', _PARTICIPANT_FIELDS)}, "
-    f"(SELECT e.seq FROM {_table(Message)} e WHERE e.room_id = m.room_id "
+    f"SELECT {columns(Membership, 'm', _MEMBERSHIP_FIELDS)}, "  # noqa: S608
+    f"{columns(Participant, 'p', _PARTICIPANT_FIELDS)}, "
+    f"(SELECT e.seq FROM {table(Message)} e WHERE e.room_id = m.room_id "
     "AND e.sender_id = m.user_id AND e.client_msg_id = %s) "
-    f"FROM {_table(Membership)} m "
-    f"LEFT JOIN {_table(Participant)} p ON p.membership_id = m.id WHERE m.id = %s"
+    f"FROM {table(Membership)} m "
+    f"LEFT JOIN {table(Participant)} p ON p.membership_id = m.id WHERE m.id = %s"
 )
 _INSERT_MESSAGE_SQL = (
-    f"INSERT INTO {_table(Message)} "  # noqa: S608
+    f"INSERT INTO {table(Message)} "  # noqa: S608
     f"({', '.join(Message._meta.get_field(n).column for n in _MESSAGE_INSERT_FIELDS)}) "
     f"VALUES ({', '.join(['%s'] * len(_MESSAGE_INSERT_FIELDS))})"
 )
-
-
-def _attnames(model: type[models.Model], names: tuple[str, ...]) -> list[str]:
-    return [model._meta.get_field(n).attname for n in names]
-
-
-def _db_value(model: type[models.Model], name: str, value: Any) -> Any:
-    return model._meta.get_field(name).get_db_prep_value(value, connection, prepared=False)
 
 
 @dataclass(frozen=True)
@@ -250,26 +237,26 @@ class _Poster:
 
 def _take_seq_and_read_poster(*, room_id: Any, membership_pk: int, client_msg_id: str) -> _Poster:
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_NEXT_SEQ_SQL, [_db_value(Room, "id", room_id)])
+        cursor.execute(_TAKE_NEXT_SEQ_SQL, [db_value(Room, "id", room_id)])
         room_row = cursor.fetchone()
         cursor.execute(_POSTER_SQL, [client_msg_id, membership_pk])
         row = cursor.fetchone()
     room = None
     if room_row is not None:
         room = Room.from_db(
-            connection.alias, ["id", *_attnames(Room, _ROOM_FIELDS)], [room_id, *room_row]
+            connection.alias, ["id", *attnames(Room, _ROOM_FIELDS)], [room_id, *room_row]
         )
     if row is None:
         return _Poster(room=room, membership=None, participant=None, resent_seq=None)
     n_membership = len(_MEMBERSHIP_FIELDS)
     membership = Membership.from_db(
-        connection.alias, _attnames(Membership, _MEMBERSHIP_FIELDS), row[:n_membership]
+        connection.alias, attnames(Membership, _MEMBERSHIP_FIELDS), row[:n_membership]
     )
     participant_row = row[n_membership : n_membership + len(_PARTICIPANT_FIELDS)]
     participant = None
     if participant_row[0] is not None:
         participant = Participant.from_db(
-            connection.alias, _attnames(Participant, _PARTICIPANT_FIELDS), participant_row
+            connection.alias, attnames(Participant, _PARTICIPANT_FIELDS), participant_row
         )
     if room is not None:
         membership.room = room
@@ -327,9 +314,7 @@ def _post_locked(
             cursor.execute(
                 _INSERT_MESSAGE_SQL,
                 [
-                    _db_value(
-                        Message, name, getattr(message, Message._meta.get_field(name).attname)
-                    )
+                    db_value(Message, name, getattr(message, Message._meta.get_field(name).attname))
                     for name in _MESSAGE_INSERT_FIELDS
                 ],
             )

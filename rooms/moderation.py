@@ -36,12 +36,13 @@ Presence comes from rooms.models.Connection rows, written by realtime (rooms.pre
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -79,6 +80,7 @@ from rooms.models import (
 )
 from rooms.schedule import Occurrence, occurrences_between
 from rooms.services import audit_record, tickets_revoke
+from rooms.sql import db_value, table
 
 MEDIA: tuple[str, ...] = ("audio", "video", "chat")
 _PARTICIPANT_ID = re.compile(r"p-([1-9][0-9]{0,17})")
@@ -172,7 +174,11 @@ def _lock_participant(membership: Membership) -> Participant:
             # Our own uncommitted row is as good as locked (nobody else can see it yet), so
             # a first visit skips reading it back through the four-table join.
             created.membership = membership
-            created.room = Room.objects.get(pk=membership.room_id)
+            created.room = (
+                membership.room
+                if Membership.room.is_cached(membership)
+                else Room.objects.get(pk=membership.room_id)
+            )
             participant = created
     if participant is None:  # pragma: no cover - the membership vanished meanwhile
         raise NotFound("That person is not in this room.", code="no_such_participant")
@@ -342,16 +348,22 @@ def _lobby_event(room: Room, now: datetime) -> RoomEvent:
     return RoomEvent(LOBBY_UPDATED, {"lobby": lobby_snapshot(room=room, now=now)}, "moderators")
 
 
-def hands_queue(*, room: Room) -> list[str]:
-    """Raised hands, first raised first: participant ids."""
-    rows = (
-        Participant.objects.filter(
+def hands_queue(*, room: Room, participants: Iterable[Participant] | None = None) -> list[str]:
+    """Raised hands of people in the room, first raised first: participant ids.
+    `participants`: the room's rows when the caller has them all loaded (a snapshot)."""
+    if participants is None:
+        participants = Participant.objects.filter(
             room_id=room.pk, state=ParticipantState.ADMITTED, hand_raised_at__isnull=False
-        )
-        .order_by("hand_raised_at", "pk")
-        .values_list("membership_id", flat=True)
+        ).only("pk", "membership_id", "state", "hand_raised_at")
+    raised = sorted(
+        (
+            row
+            for row in participants
+            if row.state == ParticipantState.ADMITTED and row.hand_raised_at is not None
+        ),
+        key=lambda row: (row.hand_raised_at, row.pk),
     )
-    return [f"p-{membership_id}" for membership_id in rows]
+    return [f"p-{row.membership_id}" for row in raised]
 
 
 def _hands_event(room: Room) -> RoomEvent:
@@ -456,22 +468,34 @@ def admitted_participant(*, room: Room, participant_id: str) -> Participant | No
     )
 
 
+# Every offer, answer and candidate of a call is checked here, so the check is one statement
+# written once (rooms/sql.py): the admitted, unbanned participants of the room among the sender
+# and the target.
+_SIGNAL_ROUTE_SQL = (
+    f"SELECT m.id, m.user_id FROM {table(Participant)} p "  # noqa: S608
+    f"JOIN {table(Membership)} m ON m.id = p.membership_id "
+    "WHERE p.room_id = %s AND p.state = %s AND m.banned_at IS NULL "
+    "AND (m.user_id = %s OR m.id = %s)"
+)
+
+
 def signal_route(*, user: User, room: Room, participant_id: str) -> tuple[int, str]:
     """Who a signal from `user` to `participant_id` goes to: (the target's user id, the
     sender's participant id). Both must be admitted, unbanned participants of this room right
-    now: otherwise `not_admitted` (the sender) or `no_such_participant` (the target). One
-    query, because every offer, answer and candidate of a call passes here."""
+    now: otherwise `not_admitted` (the sender) or `no_such_participant` (the target)."""
     match = _PARTICIPANT_ID.fullmatch(participant_id or "")
     target_membership = int(match[1]) if match else None
-    rows = (
-        Participant.objects.filter(
-            room_id=room.pk,
-            state=ParticipantState.ADMITTED,
-            membership__banned_at__isnull=True,
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SIGNAL_ROUTE_SQL,
+            [
+                db_value(Participant, "room", room.pk),
+                ParticipantState.ADMITTED.value,
+                user.pk,
+                target_membership,
+            ],
         )
-        .filter(Q(membership__user_id=user.pk) | Q(membership_id=target_membership))
-        .values_list("membership_id", "membership__user_id")
-    )
+        rows = cursor.fetchall()
     sender = target = None
     for membership_id, user_id in rows:
         if user_id == user.pk:
@@ -595,9 +619,16 @@ def _admits_automatically(participant: Participant) -> bool:
     )
 
 
-def participant_connect(*, user: User, room: Room, now: datetime | None = None) -> Outcome:
+def participant_connect(
+    *,
+    user: User,
+    room: Room,
+    now: datetime | None = None,
+    membership: Membership | None = None,
+) -> Outcome:
     """A socket of a member opened (their first or another one). Decides whether they are in
-    the room or waiting; value is a JoinDecision.
+    the room or waiting; value is a JoinDecision. `membership`: the caller's fresh read of
+    the person's membership with its room (the socket's opening has one), saving a query.
 
     Rules, in order:
     - not a member: NotFound; banned: Forbidden `banned`;
@@ -620,7 +651,8 @@ def participant_connect(*, user: User, room: Room, now: datetime | None = None) 
       A waiting person who drops keeps their place for the grace period.
     """
     now = _now(now)
-    membership = _membership_of(user=user, room=room)
+    if membership is None or membership.user_id != user.pk or membership.room_id != room.pk:
+        membership = _membership_of(user=user, room=room)
     if membership is None:
         raise NotFound("No such room.")
     with transaction.atomic():

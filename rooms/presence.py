@@ -28,32 +28,47 @@ class Departure:
     user_id: int
 
 
-def _lock_membership(*, user_id: int, room_id: Any) -> None:
+def _lock_membership(*, user_id: int, room_id: Any) -> Membership | None:
     """Serialize one person's socket changes in one room (open, close: the count and "was it
-    the last one"), on every instance. A removed member has no row left to lock, and can open
-    no socket either."""
-    list(
-        Membership.objects.select_for_update()
+    the last one"), on every instance. Returns the locked membership with its room; a removed
+    member has no row left to lock, and can open no socket either."""
+    return (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("room")
         .filter(user_id=user_id, room_id=room_id)
-        .values_list("pk", flat=True)
+        .first()
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SocketOpening:
+    """What `connection_open` found: the person's membership with its room (None: not a
+    member of that room) and whether the socket was recorded."""
+
+    membership: Membership | None
+    accepted: bool
+    sockets_before: int
+
+
 def connection_open(
-    *, channel_name: str, instance_id: str, user: User, room: Room, limit: int
-) -> tuple[bool, int]:
-    """Record a socket. Returns (accepted, sockets_before). Refuses past `limit` sockets per
-    person per room; the lock on the person's membership row makes the count exact across
-    instances without making a family that joins together queue on the room's row."""
+    *, channel_name: str, instance_id: str, user: User, room_id: Any, limit: int
+) -> SocketOpening:
+    """Record a socket of a member who is not banned. Refuses past `limit` sockets per person
+    per room; the lock on the person's membership row makes the count exact across instances
+    without making a family that joins together queue on the room's row. The membership and
+    room come back from the same locking read, so opening a socket costs no further query."""
     with transaction.atomic():
-        _lock_membership(user_id=user.pk, room_id=room.pk)
-        existing = Connection.objects.filter(user=user, room=room).count()
+        membership = _lock_membership(user_id=user.pk, room_id=room_id)
+        if membership is None or membership.banned_at is not None:
+            return SocketOpening(membership, False, 0)
+        existing = Connection.objects.filter(user=user, room_id=room_id).count()
         if existing >= limit:
-            return False, existing
+            return SocketOpening(membership, False, existing)
         Connection.objects.create(
-            channel_name=channel_name, instance_id=instance_id, user=user, room=room
+            channel_name=channel_name, instance_id=instance_id, user=user, room_id=room_id
         )
-    return True, existing
+    membership.user = user
+    return SocketOpening(membership, True, existing)
 
 
 def connection_close(*, channel_name: str) -> tuple[Room | None, User | None, bool]:
