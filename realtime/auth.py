@@ -1,11 +1,14 @@
-"""Who is on the other end of a websocket: the Django session cookie (browsers, through
-channels' AuthMiddlewareStack) or a single-use `?ticket=` (bots, mobile, tests). Identity comes
-from here and never from a frame's payload."""
+"""Who is on the other end of a websocket: the Django session cookie (browsers; the session
+comes from channels' SessionMiddleware) or a single-use `?ticket=` (bots, mobile, tests).
+Identity comes from here and never from a frame's payload."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
+
+from django.contrib import auth
 
 from rooms import services
 from rooms.models import User
@@ -17,9 +20,15 @@ def query_param(scope: dict[str, Any], name: str) -> str | None:
 
 
 def session_user(scope: dict[str, Any]) -> User | None:
-    """The signed-in, active user of the session cookie (resolved by AuthMiddleware), or None."""
+    """The signed-in, active user of the session cookie, or None. Synchronous (the session and
+    the user are rows): Django's own get_user reads the session, checking its auth hash."""
     user = scope.get("user")
-    if user is not None and getattr(user, "is_authenticated", False) and user.is_active:
+    if user is None:
+        session = scope.get("session")
+        if session is None or session.session_key is None:
+            return None
+        user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    if getattr(user, "is_authenticated", False) and user.is_active:
         return user  # type: ignore[no-any-return]
     return None
 
