@@ -28,16 +28,16 @@ class Departure:
     user_id: int
 
 
-def _lock_membership(*, user_id: int, room_id: Any) -> Membership | None:
+def _lock_membership(*, user_id: int, room_id: Any, with_room: bool = False) -> Membership | None:
     """Serialize one person's socket changes in one room (open, close: the count and "was it
-    the last one"), on every instance. Returns the locked membership with its room; a removed
-    member has no row left to lock, and can open no socket either."""
-    return (
-        Membership.objects.select_for_update(of=("self",))
-        .select_related("room")
-        .filter(user_id=user_id, room_id=room_id)
-        .first()
+    the last one"), on every instance. Returns the locked membership (with its room if asked);
+    a removed member has no row left to lock, and can open no socket either."""
+    rows = Membership.objects.select_for_update(of=("self",)).filter(
+        user_id=user_id, room_id=room_id
     )
+    if with_room:
+        rows = rows.select_related("room")
+    return next(iter(rows), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ def connection_open(
     without making a family that joins together queue on the room's row. The membership and
     room come back from the same locking read, so opening a socket costs no further query."""
     with transaction.atomic():
-        membership = _lock_membership(user_id=user.pk, room_id=room_id)
+        membership = _lock_membership(user_id=user.pk, room_id=room_id, with_room=True)
         if membership is None or membership.banned_at is not None:
             return SocketOpening(membership, False, 0)
         existing = Connection.objects.filter(user=user, room_id=room_id).count()

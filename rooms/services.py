@@ -22,7 +22,7 @@ from django.contrib.auth.password_validation import (
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from rooms import events, selectors
@@ -42,6 +42,7 @@ from rooms.models import (
     WebsocketTicket,
 )
 from rooms.schedule import is_valid_time_zone, wall_to_stored
+from rooms.sql import column, db_value, table
 from rooms.tokens import new_token, token_hash
 
 
@@ -542,6 +543,19 @@ def ticket_issue(*, user: User, room: Room, now: datetime | None = None) -> tupl
     return token, expires_at
 
 
+# One conditional UPDATE claims a ticket (rooms/sql.py): it is on every ticket socket's path.
+def _ticket_column(name: str) -> str:
+    return column(WebsocketTicket, name)
+
+
+_CLAIM_TICKET_SQL = (
+    f"UPDATE {table(WebsocketTicket)} SET {_ticket_column('used_at')} = %s "  # noqa: S608
+    f"WHERE {_ticket_column('token_hash')} = %s AND {_ticket_column('room')} = %s "
+    f"AND {_ticket_column('used_at')} IS NULL AND {_ticket_column('expires_at')} > %s "
+    f"RETURNING {_ticket_column('user')}"
+)
+
+
 def ticket_consume(*, token: str, room_id: str, now: datetime | None = None) -> User | None:
     """The user a ticket was issued to, marking it used; None if unknown, used, expired or for
     another room. The conditional UPDATE makes the use single even across instances."""
@@ -550,20 +564,20 @@ def ticket_consume(*, token: str, room_id: str, now: datetime | None = None) -> 
         room_key = uuid.UUID(str(room_id))
     except ValueError:
         return None
-    with transaction.atomic():
-        ticket = (
-            WebsocketTicket.objects.select_related("user")
-            .filter(token_hash=token_hash(token or ""), room_id=room_key)
-            .first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_TICKET_SQL,
+            [
+                db_value(WebsocketTicket, "used_at", now),
+                token_hash(token or ""),
+                db_value(WebsocketTicket, "room", room_key),
+                db_value(WebsocketTicket, "expires_at", now),
+            ],
         )
-        if ticket is None:
-            return None
-        claimed = WebsocketTicket.objects.filter(
-            pk=ticket.pk, used_at__isnull=True, expires_at__gt=now
-        ).update(used_at=now)
-        if claimed != 1:
-            return None
-    return ticket.user
+        claimed = cursor.fetchone()
+    if claimed is None:
+        return None
+    return User.objects.filter(pk=claimed[0]).first()
 
 
 def tickets_revoke(*, user: User, room: Room) -> int:

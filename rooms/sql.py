@@ -13,6 +13,10 @@ def table(model: type[models.Model]) -> str:
     return model._meta.db_table
 
 
+def column(model: type[models.Model], name: str) -> str:
+    return model._meta.get_field(name).column
+
+
 def columns(model: type[models.Model], alias: str, names: tuple[str, ...]) -> str:
     return ", ".join(f"{alias}.{model._meta.get_field(n).column}" for n in names)
 
