@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -150,6 +151,12 @@ async def home_main() -> None:
     from tests.webrtc.media import wait_until
     from tests.webrtc.scenarios.room_kit import RoomEndpoint
 
+    # A home's Python garbage collector is an artifact of the test endpoint (a browser collects
+    # incrementally): what is loaded now is frozen, and each hang-up is followed by a full
+    # collection, outside the measured time, so that no join pays for an earlier one's garbage
+    # (full collections of a warm home took 15-95 ms, docs/benchmarks.md).
+    gc.collect()
+    gc.freeze()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -191,6 +198,7 @@ async def home_main() -> None:
             if endpoint is not None:
                 await endpoint.close()
                 endpoint = None
+            gc.collect()
             answer({"ok": True})
 
 
@@ -247,7 +255,11 @@ async def child_main(args: list[str]) -> dict[str, Any]:
     samples.update({str(size): [] for size in spec["sizes"]})
     try:
         # Round 0 warms up (imports, codecs, the servers' first database connections).
+        # The floor's endpoints live in this process: the same collector hygiene as a Home's.
+        gc.collect()
+        gc.freeze()
         for round_ in range(spec["joins"] + 1):
+            gc.collect()
             joins: dict[str, dict[str, Any]] = {"floor": await floor_join(media=spec["media"])}
             for size in spec["sizes"]:
                 await asyncio.sleep(SETTLE_S)

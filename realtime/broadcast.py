@@ -8,11 +8,14 @@ consumers or services (design.md, "The broadcast path").
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from realtime import fanout, groups
@@ -38,6 +41,30 @@ def layer() -> BaseChannelLayer:
     channel_layer = get_channel_layer()
     assert channel_layer is not None  # noqa: S101 - settings always define a layer
     return channel_layer
+
+
+# Event loops whose channel layer holds the process's standing subscription.
+_listening: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+async def keep_layer_listening() -> None:
+    """Hold one channel-layer subscription for the life of the process (idempotent).
+
+    channels_redis' pub/sub reader (4.3.0) looks at its connection every 0.1 s *with a sleep*
+    whenever the process has no subscription at all, and only blocks on the socket while it has
+    one. So on an instance that had no sockets, the first signals sent to a socket that just
+    connected waited out the rest of that sleep: 0 to 100 ms, about half of a family's joins
+    (docs/benchmarks.md, "Join time"). With a standing subscription the reader never sleeps."""
+    channel_layer = layer()
+    loop = asyncio.get_running_loop()
+    if not isinstance(channel_layer, RedisPubSubChannelLayer) or loop in _listening:
+        return
+    _listening.add(loop)
+    try:
+        await channel_layer.new_channel(prefix="hearth-instance.")
+    except Exception as exc:  # noqa: BLE001 - only a latency aid: the next socket retries
+        _listening.discard(loop)
+        logger.info("standing layer subscription failed: %s", type(exc).__name__)
 
 
 def layer_message(room_id: str, effect: Effect) -> tuple[str, dict[str, Any]]:

@@ -140,6 +140,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=CloseCode.NO_SUCH_ROOM)
             return
         instance.ensure_running()
+        await broadcast.keep_layer_listening()
         opened: _OpenedSocket = await self._db(
             _open_socket,
             scope=self.scope,
