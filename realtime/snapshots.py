@@ -80,7 +80,11 @@ def build_welcome(
             "has_more": has_more,
             "last_seq": room.last_seq,
             "last_read_seq": membership.last_read_seq,
-            "unread": messaging.unread_count(membership=membership),
+            # A read position at or past the room's last seq (read just now) leaves nothing
+            # unread: positions only move forward, so an older copy can only be lower.
+            "unread": 0
+            if membership.last_read_seq >= room.last_seq
+            else messaging.unread_count(membership=membership),
         },
         "hands": moderation.hands_queue(room=room, participants=others),
     }

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rooms.models import Connection, Instance, Membership, Room, User
+from rooms.sql import column, db_value, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,18 @@ class SocketOpening:
 
     membership: Membership | None
     accepted: bool
-    sockets_before: int
+
+
+_SOCKET_FIELDS = ("channel_name", "instance_id", "user", "room", "connected_at")
+# The socket is recorded only while the person has fewer than the limit open (rooms/sql.py:
+# every socket's opening runs it). The membership lock taken first makes the count exact.
+_RECORD_SOCKET_SQL = (
+    f"INSERT INTO {table(Connection)} "  # noqa: S608
+    f"({', '.join(column(Connection, name) for name in _SOCKET_FIELDS)}) "
+    f"SELECT {', '.join(['%s'] * len(_SOCKET_FIELDS))} "
+    f"WHERE (SELECT COUNT(*) FROM {table(Connection)} WHERE {column(Connection, 'user')} = %s "
+    f"AND {column(Connection, 'room')} = %s) < %s"
+)
 
 
 def connection_open(
@@ -56,19 +68,29 @@ def connection_open(
     """Record a socket of a member who is not banned. Refuses past `limit` sockets per person
     per room; the lock on the person's membership row makes the count exact across instances
     without making a family that joins together queue on the room's row. The membership and
-    room come back from the same locking read, so opening a socket costs no further query."""
+    room come back from the same locking read, so opening a socket costs one more statement."""
     with transaction.atomic():
         membership = _lock_membership(user_id=user.pk, room_id=room_id, with_room=True)
         if membership is None or membership.banned_at is not None:
-            return SocketOpening(membership, False, 0)
-        existing = Connection.objects.filter(user=user, room_id=room_id).count()
-        if existing >= limit:
-            return SocketOpening(membership, False, existing)
-        Connection.objects.create(
-            channel_name=channel_name, instance_id=instance_id, user=user, room_id=room_id
-        )
+            return SocketOpening(membership, False)
+        room_value = db_value(Connection, "room", membership.room_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RECORD_SOCKET_SQL,
+                [
+                    channel_name,
+                    instance_id,
+                    user.pk,
+                    room_value,
+                    db_value(Connection, "connected_at", timezone.now()),
+                    user.pk,
+                    room_value,
+                    limit,
+                ],
+            )
+            recorded = cursor.rowcount == 1
     membership.user = user
-    return SocketOpening(membership, True, existing)
+    return SocketOpening(membership, recorded)
 
 
 def connection_close(*, channel_name: str) -> tuple[Room | None, User | None, bool]:
