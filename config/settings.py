@@ -148,6 +148,12 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 3
     )
+    # Server-side binding and prepared statements: PostgreSQL stops parsing and planning the
+    # statements that every join, signal and message repeats (docs/operations.md).
+    if env_bool("DATABASE_PREPARED", True):
+        DATABASES["default"]["OPTIONS"].update(
+            {"server_side_binding": True, "prepare_threshold": 5}
+        )
     if DATABASE_POOL_SIZE > 0:
         # With health checks Django has the pool test a connection before handing it out, so
         # one broken by a PostgreSQL restart or network cut is replaced, not used and failed.
