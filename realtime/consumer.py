@@ -799,11 +799,15 @@ def _open_socket(
 ) -> _OpenedSocket:
     """Who is connecting, to which room, as which member, and the socket recorded: one trip
     to the database thread instead of three, because a whole family joins at once."""
-    user = authenticate_socket(scope=scope, room_id=room_id)
-    if user is None:
+    user_id = authenticate_socket(scope=scope, room_id=room_id)
+    if user_id is None:
         return _OpenedSocket(CloseCode.NOT_AUTHENTICATED)
     opening = presence.connection_open(
-        channel_name=channel_name, instance_id=instance_id, user=user, room_id=room_id, limit=limit
+        channel_name=channel_name,
+        instance_id=instance_id,
+        user_id=user_id,
+        room_id=room_id,
+        limit=limit,
     )
     membership = opening.membership
     if membership is None:
@@ -814,7 +818,7 @@ def _open_socket(
         return _OpenedSocket(CloseCode.FORBIDDEN)
     if not opening.accepted:
         return _OpenedSocket(CloseCode.TOO_MANY_SOCKETS)
-    return _OpenedSocket(None, user, membership.room, membership)
+    return _OpenedSocket(None, membership.user, membership.room, membership)
 
 
 def _admit_or_wait(

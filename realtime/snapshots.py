@@ -11,7 +11,7 @@ from typing import Any
 from realtime.protocol import server_frame
 from rooms import messaging, moderation
 from rooms.models import Membership, Participant, ParticipantState, Room, User
-from rooms.presence import online_user_ids
+from rooms.presence import online_in_room
 from signaling import ice
 
 WELCOME_HISTORY_LIMIT = 150
@@ -43,10 +43,10 @@ def build_welcome(
     if membership is None or membership.user_id != user.pk or membership.room_id != room.pk:
         membership = Membership.objects.select_related("user").get(room=room, user=user)
     membership.room = room
-    online = online_user_ids(room=room)
     others = list(
         Participant.objects.filter(room=room, state=ParticipantState.ADMITTED)
         .select_related("membership")
+        .annotate(online=online_in_room())
         .order_by("membership_id")
     )
     # The welcomed person is admitted, so normally among `others` already.
@@ -72,7 +72,7 @@ def build_welcome(
         "participants": [
             moderation.participant_snapshot(other)
             for other in others
-            if other.membership.user_id in online
+            if other.online  # type: ignore[attr-defined]
         ],
         "ice": ice.ice_servers_for(participant_id=membership.participant_id).as_dict(),
         "chat": {

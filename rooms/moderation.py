@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -80,7 +80,7 @@ from rooms.models import (
 )
 from rooms.schedule import Occurrence, occurrences_between
 from rooms.services import audit_record, tickets_revoke
-from rooms.sql import db_value, table
+from rooms.sql import db_value, insert_unless_exists, table
 
 MEDIA: tuple[str, ...] = ("audio", "video", "chat")
 _PARTICIPANT_ID = re.compile(r"p-([1-9][0-9]{0,17})")
@@ -162,15 +162,8 @@ def _lock_participant(membership: Membership) -> Participant:
 
     participant = locked()
     if participant is None:
-        try:
-            # A savepoint, so losing a creation race does not spoil the outer transaction.
-            with transaction.atomic():
-                created = Participant.objects.create(
-                    membership_id=membership.pk, room_id=membership.room_id
-                )
-        except IntegrityError:
-            participant = locked()  # the winner's row, once its transaction is done
-        else:
+        created = Participant(membership_id=membership.pk, room_id=membership.room_id)
+        if insert_unless_exists(created, unique="membership"):
             # Our own uncommitted row is as good as locked (nobody else can see it yet), so
             # a first visit skips reading it back through the four-table join.
             created.membership = membership
@@ -180,6 +173,8 @@ def _lock_participant(membership: Membership) -> Participant:
                 else Room.objects.get(pk=membership.room_id)
             )
             participant = created
+        else:
+            participant = locked()  # the winner's row, once its transaction is done
     if participant is None:  # pragma: no cover - the membership vanished meanwhile
         raise NotFound("That person is not in this room.", code="no_such_participant")
     return participant

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from rooms.models import Connection, Instance, Membership, Room, User
@@ -29,15 +30,17 @@ class Departure:
     user_id: int
 
 
-def _lock_membership(*, user_id: int, room_id: Any, with_room: bool = False) -> Membership | None:
+def _lock_membership(
+    *, user_id: int, room_id: Any, with_related: bool = False
+) -> Membership | None:
     """Serialize one person's socket changes in one room (open, close: the count and "was it
-    the last one"), on every instance. Returns the locked membership (with its room if asked);
-    a removed member has no row left to lock, and can open no socket either."""
+    the last one"), on every instance. Returns the locked membership (with its room and user
+    if asked); a removed member has no row left to lock, and can open no socket either."""
     rows = Membership.objects.select_for_update(of=("self",)).filter(
         user_id=user_id, room_id=room_id
     )
-    if with_room:
-        rows = rows.select_related("room")
+    if with_related:
+        rows = rows.select_related("room", "user")
     return next(iter(rows), None)
 
 
@@ -63,14 +66,15 @@ _RECORD_SOCKET_SQL = (
 
 
 def connection_open(
-    *, channel_name: str, instance_id: str, user: User, room_id: Any, limit: int
+    *, channel_name: str, instance_id: str, user_id: int, room_id: Any, limit: int
 ) -> SocketOpening:
     """Record a socket of a member who is not banned. Refuses past `limit` sockets per person
     per room; the lock on the person's membership row makes the count exact across instances
-    without making a family that joins together queue on the room's row. The membership and
-    room come back from the same locking read, so opening a socket costs one more statement."""
+    without making a family that joins together queue on the room's row. The membership comes
+    back with its room and user from the same locking read, so opening a socket costs one
+    more statement."""
     with transaction.atomic():
-        membership = _lock_membership(user_id=user.pk, room_id=room_id, with_room=True)
+        membership = _lock_membership(user_id=user_id, room_id=room_id, with_related=True)
         if membership is None or membership.banned_at is not None:
             return SocketOpening(membership, False)
         room_value = db_value(Connection, "room", membership.room_id)
@@ -80,16 +84,15 @@ def connection_open(
                 [
                     channel_name,
                     instance_id,
-                    user.pk,
+                    user_id,
                     room_value,
                     db_value(Connection, "connected_at", timezone.now()),
-                    user.pk,
+                    user_id,
                     room_value,
                     limit,
                 ],
             )
             recorded = cursor.rowcount == 1
-    membership.user = user
     return SocketOpening(membership, recorded)
 
 
@@ -116,8 +119,14 @@ def is_online(*, user_id: int, room: Room) -> bool:
     return Connection.objects.filter(user_id=user_id, room=room).exists()
 
 
-def online_user_ids(*, room: Room) -> set[int]:
-    return set(Connection.objects.filter(room=room).values_list("user_id", flat=True))
+def online_in_room() -> Exists:
+    """For a query over a room's participants: whether the person has a socket open in that
+    room (online). An expression, so a snapshot reads the people and their presence at once."""
+    return Exists(
+        Connection.objects.filter(
+            room_id=OuterRef("room_id"), user_id=OuterRef("membership__user_id")
+        )
+    )
 
 
 def instance_heartbeat(*, instance_id: str, now: datetime | None = None) -> None:

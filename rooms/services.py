@@ -556,9 +556,10 @@ _CLAIM_TICKET_SQL = (
 )
 
 
-def ticket_consume(*, token: str, room_id: str, now: datetime | None = None) -> User | None:
-    """The user a ticket was issued to, marking it used; None if unknown, used, expired or for
-    another room. The conditional UPDATE makes the use single even across instances."""
+def ticket_claim(*, token: str, room_id: str, now: datetime | None = None) -> int | None:
+    """The id of the user a ticket was issued to, marking it used; None if unknown, used,
+    expired or for another room. The conditional UPDATE makes the use single even across
+    instances."""
     now = now or timezone.now()
     try:
         room_key = uuid.UUID(str(room_id))
@@ -575,9 +576,13 @@ def ticket_consume(*, token: str, room_id: str, now: datetime | None = None) -> 
             ],
         )
         claimed = cursor.fetchone()
-    if claimed is None:
-        return None
-    return User.objects.filter(pk=claimed[0]).first()
+    return None if claimed is None else int(claimed[0])
+
+
+def ticket_consume(*, token: str, room_id: str, now: datetime | None = None) -> User | None:
+    """ticket_claim, returning the user."""
+    user_id = ticket_claim(token=token, room_id=room_id, now=now)
+    return None if user_id is None else User.objects.filter(pk=user_id).first()
 
 
 def tickets_revoke(*, user: User, room: Room) -> int:
