@@ -57,7 +57,10 @@ def build_welcome(
     participant.membership, participant.room = membership, room
     for other in others:
         other.room = room
-    if after_seq is None:
+    if room.last_seq == 0:
+        # Nothing was ever posted here (the first session of a new room): nothing to read.
+        messages, has_more = [], False
+    elif after_seq is None:
         messages = messaging.messages_page(membership=membership, limit=50)
         has_more = bool(messages) and messages[0]["seq"] > 1
     else:
