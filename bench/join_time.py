@@ -30,10 +30,10 @@ How a join is measured (docs/benchmarks.md, "Join time (signaling)"):
   answering through a function call in the same process; t0 is the moment the first
   RTCPeerConnection is made.
 Joins run round-robin (floor, 2, 4, 6, floor, ...) after one unrecorded warm-up round, so that a
-change in the machine's load falls on all of them alike. Every endpoint process (and the floor's)
-freezes what it loaded and collects its garbage between joins, outside the measured time. Each endpoint of a mesh runs in its own
+change in the machine's load falls on all of them alike. Each endpoint of a mesh runs in its own
 process (a `Home`, started once and kept warm), as each home is its own machine; they still
-share the machine's two cores with the servers.
+share the machine's two cores with the servers. Every endpoint process (and the floor's)
+freezes what it loaded and collects its garbage between joins, outside the measured time.
 """
 
 from __future__ import annotations
