@@ -39,6 +39,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -78,9 +79,18 @@ from rooms.models import (
     Session,
     User,
 )
+from rooms.presence import MEMBERSHIP_ROW, PARTICIPANT_ROW, ROOM_ROW, USER_ROW
 from rooms.schedule import Occurrence, occurrences_between
 from rooms.services import audit_record, tickets_revoke
-from rooms.sql import db_value, insert_unless_exists, table
+from rooms.sql import (
+    column,
+    db_value,
+    insert_row,
+    insert_unless_exists,
+    lock_clause,
+    table,
+    update_row,
+)
 
 MEDIA: tuple[str, ...] = ("audio", "video", "chat")
 _PARTICIPANT_ID = re.compile(r"p-([1-9][0-9]{0,17})")
@@ -149,16 +159,36 @@ def _membership_for_participant_id(*, room: Room, participant_id: str | None) ->
     return membership
 
 
+@cache
+def _LOCK_PARTICIPANT_SQL() -> str:
+    return (
+        f"SELECT {PARTICIPANT_ROW.select}, {MEMBERSHIP_ROW.select}, {USER_ROW.select}, "  # noqa: S608
+        f"{ROOM_ROW.select} FROM {PARTICIPANT_ROW.from_} "
+        f"JOIN {MEMBERSHIP_ROW.from_} ON m.id = p.{column(Participant, 'membership')} "
+        f"JOIN {USER_ROW.from_} ON u.id = m.{column(Membership, 'user')} "
+        f"JOIN {ROOM_ROW.from_} ON r.id = p.{column(Participant, 'room')} "
+        f"WHERE p.{column(Participant, 'membership')} = %s{lock_clause('p')}"
+    )
+
+
 def _lock_participant(membership: Membership) -> Participant:
     """The member's Participant row, locked for this transaction (created on first use)."""
 
     def locked() -> Participant | None:
-        return (
-            Participant.objects.select_for_update(of=("self",))
-            .select_related("membership", "membership__user", "room")
-            .filter(membership_id=membership.pk)
-            .first()
-        )
+        # With its membership, user and room: every socket's admission runs this (rooms/sql.py).
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_PARTICIPANT_SQL(), [membership.pk])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        participant = PARTICIPANT_ROW.instance(row)
+        start = PARTICIPANT_ROW.width
+        locked_membership = MEMBERSHIP_ROW.instance(row, start)
+        start += MEMBERSHIP_ROW.width
+        locked_membership.user = USER_ROW.instance(row, start)
+        participant.room = ROOM_ROW.instance(row, start + USER_ROW.width)
+        participant.membership = locked_membership
+        return participant
 
     participant = locked()
     if participant is None:
@@ -200,7 +230,7 @@ def _locked_participants(room: Room) -> list[Participant]:
 
 def _save(participant: Participant) -> None:
     participant.version += 1
-    participant.save()
+    update_row(participant)
 
 
 def _connected_user_ids(room: Room) -> set[int]:
@@ -577,12 +607,14 @@ def _admit(
     if imposed["video"]:
         participant.video_on = False
     _save(participant)
-    Attendance.objects.create(
-        room=room,
-        user_id=membership.user_id,
-        joined_at=now,
-        admitted_by=participant.admitted_by,
-        reconnect=reconnect,
+    insert_row(
+        Attendance(
+            room=room,
+            user_id=membership.user_id,
+            joined_at=now,
+            admitted_by_id=participant.admitted_by_id,
+            reconnect=reconnect,
+        )
     )
     details = {
         "reconnect": reconnect,

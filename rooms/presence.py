@@ -15,11 +15,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from rooms.models import Connection, Instance, Membership, Room, User
-from rooms.sql import column, db_value, table
+from rooms.models import Connection, Instance, Membership, Participant, ParticipantState, Room, User
+from rooms.sql import Shape, column, db_value, lock_clause, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +29,41 @@ class Departure:
     user_id: int
 
 
+MEMBERSHIP_ROW = Shape(Membership, "m")
+ROOM_ROW = Shape(Room, "r")
+USER_ROW = Shape(User, "u")
+PARTICIPANT_ROW = Shape(Participant, "p")
+
+
 def _lock_membership(
     *, user_id: int, room_id: Any, with_related: bool = False
 ) -> Membership | None:
     """Serialize one person's socket changes in one room (open, close: the count and "was it
     the last one"), on every instance. Returns the locked membership (with its room and user
     if asked); a removed member has no row left to lock, and can open no socket either."""
-    rows = Membership.objects.select_for_update(of=("self",)).filter(
-        user_id=user_id, room_id=room_id
+    if not with_related:
+        rows = Membership.objects.select_for_update(of=("self",)).filter(
+            user_id=user_id, room_id=room_id
+        )
+        return next(iter(rows), None)
+    # Every socket's opening runs this one (rooms/sql.py: written by hand).
+    sql = (
+        f"SELECT {MEMBERSHIP_ROW.select}, {ROOM_ROW.select}, {USER_ROW.select} "  # noqa: S608
+        f"FROM {MEMBERSHIP_ROW.from_} "
+        f"JOIN {ROOM_ROW.from_} ON r.id = m.{column(Membership, 'room')} "
+        f"JOIN {USER_ROW.from_} ON u.id = m.{column(Membership, 'user')} "
+        f"WHERE m.{column(Membership, 'user')} = %s AND m.{column(Membership, 'room')} = %s"
+        f"{lock_clause('m')}"
     )
-    if with_related:
-        rows = rows.select_related("room", "user")
-    return next(iter(rows), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, db_value(Membership, "room", room_id)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    membership = MEMBERSHIP_ROW.instance(row)
+    membership.room = ROOM_ROW.instance(row, MEMBERSHIP_ROW.width)
+    membership.user = USER_ROW.instance(row, MEMBERSHIP_ROW.width + ROOM_ROW.width)
+    return membership
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +141,31 @@ def is_online(*, user_id: int, room: Room) -> bool:
     return Connection.objects.filter(user_id=user_id, room=room).exists()
 
 
-def online_in_room() -> Exists:
-    """For a query over a room's participants: whether the person has a socket open in that
-    room (online). An expression, so a snapshot reads the people and their presence at once."""
-    return Exists(
-        Connection.objects.filter(
-            room_id=OuterRef("room_id"), user_id=OuterRef("membership__user_id")
-        )
+def admitted_with_presence(room: Room) -> list[Participant]:
+    """The room's admitted participants, each with its membership and `online` (a socket open
+    in the room), in membership order: what a `welcome` lists. One statement, written by hand
+    (every socket's welcome reads it)."""
+    connections = table(Connection)
+    sql = (
+        f"SELECT {PARTICIPANT_ROW.select}, {MEMBERSHIP_ROW.select}, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {connections} c WHERE c.{column(Connection, 'room')} = "
+        f"p.{column(Participant, 'room')} AND c.{column(Connection, 'user')} = "
+        f"m.{column(Membership, 'user')}) "
+        f"FROM {PARTICIPANT_ROW.from_} JOIN {MEMBERSHIP_ROW.from_} "
+        f"ON m.id = p.{column(Participant, 'membership')} "
+        f"WHERE p.{column(Participant, 'room')} = %s AND p.{column(Participant, 'state')} = %s "
+        f"ORDER BY p.{column(Participant, 'membership')}"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [db_value(Participant, "room", room.pk), ParticipantState.ADMITTED])
+        rows = cursor.fetchall()
+    participants = []
+    for row in rows:
+        participant = PARTICIPANT_ROW.instance(row)
+        participant.membership = MEMBERSHIP_ROW.instance(row, PARTICIPANT_ROW.width)
+        participant.online = bool(row[-1])  # type: ignore[attr-defined]
+        participants.append(participant)
+    return participants
 
 
 def instance_heartbeat(*, instance_id: str, now: datetime | None = None) -> None:

@@ -42,7 +42,7 @@ from rooms.models import (
     WebsocketTicket,
 )
 from rooms.schedule import is_valid_time_zone, wall_to_stored
-from rooms.sql import column, db_value, table
+from rooms.sql import column, db_value, insert_row, table
 from rooms.tokens import new_token, token_hash
 
 
@@ -56,7 +56,7 @@ def audit_record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event. Callers never pass message text in `details`."""
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         action=action,
         actor=actor,
         room=room,
@@ -64,6 +64,9 @@ def audit_record(
         target=target,
         details=details or {},
     )
+    # Every admission and departure writes one (rooms/sql.py: the statement built once).
+    insert_row(event)
+    return event
 
 
 # --- rooms ---------------------------------------------------------------------------------
