@@ -11,8 +11,7 @@ from typing import Any
 from realtime.protocol import server_frame
 from rooms import messaging, moderation
 from rooms.models import Membership, Participant, Room, User
-from rooms.presence import ROOM_ROW, admitted_with_presence
-from rooms.sql import refresh_row
+from rooms.presence import room_and_admitted
 from signaling import ice
 
 WELCOME_HISTORY_LIMIT = 150
@@ -40,11 +39,10 @@ def build_welcome(
 ) -> dict[str, Any]:
     """`membership`: the person's membership as their admission just read it (saves reading
     it again); the room is always read afresh, for its last_seq and flags."""
-    refresh_row(room, ROOM_ROW)
+    others = room_and_admitted(room)
     if membership is None or membership.user_id != user.pk or membership.room_id != room.pk:
         membership = Membership.objects.select_related("user").get(room=room, user=user)
     membership.room = room
-    others = admitted_with_presence(room)
     # The welcomed person is admitted, so normally among `others` already.
     participant = next(
         (other for other in others if other.membership_id == membership.pk), None

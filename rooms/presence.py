@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rooms.models import Connection, Instance, Membership, Participant, ParticipantState, Room, User
-from rooms.sql import Shape, column, db_value, lock_clause, table
+from rooms.sql import Shape, column, db_value, lock_clause, refresh_from_row, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,28 +141,36 @@ def is_online(*, user_id: int, room: Room) -> bool:
     return Connection.objects.filter(user_id=user_id, room=room).exists()
 
 
-def admitted_with_presence(room: Room) -> list[Participant]:
-    """The room's admitted participants, each with its membership and `online` (a socket open
-    in the room), in membership order: what a `welcome` lists. One statement, written by hand
-    (every socket's welcome reads it)."""
+def room_and_admitted(room: Room) -> list[Participant]:
+    """Reread `room` in place (its last_seq and flags) and return its admitted participants,
+    each with its membership and `online` (a socket open in the room), in membership order:
+    what a `welcome` is made of. One statement, written by hand (every socket's welcome reads
+    it): the room's row comes with every participant's. Raises Room.DoesNotExist if the room
+    is gone."""
     connections = table(Connection)
     sql = (
-        f"SELECT {PARTICIPANT_ROW.select}, {MEMBERSHIP_ROW.select}, "  # noqa: S608
+        f"SELECT {ROOM_ROW.select}, {PARTICIPANT_ROW.select}, {MEMBERSHIP_ROW.select}, "  # noqa: S608
         f"EXISTS (SELECT 1 FROM {connections} c WHERE c.{column(Connection, 'room')} = "
         f"p.{column(Participant, 'room')} AND c.{column(Connection, 'user')} = "
         f"m.{column(Membership, 'user')}) "
-        f"FROM {PARTICIPANT_ROW.from_} JOIN {MEMBERSHIP_ROW.from_} "
-        f"ON m.id = p.{column(Participant, 'membership')} "
-        f"WHERE p.{column(Participant, 'room')} = %s AND p.{column(Participant, 'state')} = %s "
-        f"ORDER BY p.{column(Participant, 'membership')}"
+        f"FROM {ROOM_ROW.from_} LEFT JOIN {PARTICIPANT_ROW.from_} "
+        f"ON p.{column(Participant, 'room')} = r.id AND p.{column(Participant, 'state')} = %s "
+        f"LEFT JOIN {MEMBERSHIP_ROW.from_} ON m.id = p.{column(Participant, 'membership')} "
+        f"WHERE r.id = %s ORDER BY p.{column(Participant, 'membership')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [db_value(Participant, "room", room.pk), ParticipantState.ADMITTED])
+        cursor.execute(sql, [ParticipantState.ADMITTED, db_value(Room, "id", room.pk)])
         rows = cursor.fetchall()
+    if not rows:
+        raise Room.DoesNotExist
+    refresh_from_row(room, ROOM_ROW.instance(rows[0]))
     participants = []
+    start = ROOM_ROW.width
     for row in rows:
-        participant = PARTICIPANT_ROW.instance(row)
-        participant.membership = MEMBERSHIP_ROW.instance(row, PARTICIPANT_ROW.width)
+        if row[start] is None:  # the room has nobody admitted (the LEFT JOIN's empty side)
+            continue
+        participant = PARTICIPANT_ROW.instance(row, start)
+        participant.membership = MEMBERSHIP_ROW.instance(row, start + PARTICIPANT_ROW.width)
         participant.online = bool(row[-1])  # type: ignore[attr-defined]
         participants.append(participant)
     return participants

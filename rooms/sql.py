@@ -155,20 +155,11 @@ class Shape:
         return self.model.from_db(connection.alias, None, values)
 
 
-def refresh_row(obj: models.Model, shape: Shape) -> None:
-    """Reread `obj`'s row in place (Model.refresh_from_db, with the statement built once);
-    raises the model's DoesNotExist if it is gone."""
-    meta = type(obj)._meta
-    sql = f"SELECT {shape.select} FROM {shape.from_} WHERE {shape.alias}.{meta.pk.column} = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [meta.pk.get_db_prep_value(obj.pk, connection)])
-        row = cursor.fetchone()
-    if row is None:
-        raise type(obj).DoesNotExist  # type: ignore[attr-defined]
-    fresh = shape.instance(row)
-    for field in shape.fields:
+def refresh_from_row(obj: models.Model, fresh: models.Model) -> None:
+    """Give `obj` the field values of `fresh`, a newer read of the same row, in place (what
+    Model.refresh_from_db does after its own query)."""
+    for field in type(obj)._meta.concrete_fields:
         setattr(obj, field.attname, getattr(fresh, field.attname))
-    # As refresh_from_db: related objects cached from the old values are dropped.
-    for field in meta.concrete_fields:
+        # Related objects cached from the old values are dropped.
         if field.is_relation and field.is_cached(obj):
             field.delete_cached_value(obj)
