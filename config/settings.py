@@ -165,6 +165,12 @@ else:
             "timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3),
         }
 
+# The live interface's one read on every relayed signal (the route check) runs on the event
+# loop over one async connection per process instead of hopping to a database thread (realtime/
+# db.py); off sends it through the thread pool like everything else. Off by default without a
+# pool, as in `make test`, whose test database must be free of connections to be dropped.
+DATABASE_ASYNC_READS = env_bool("DATABASE_ASYNC_READS", DATABASE_POOL_SIZE > 0)
+
 # Redis carries the channel layer across daphne instances and the shared rate limits.
 # Empty means the embedded mode: the in-memory layer and per-process limits.
 REDIS_URL = env_str("REDIS_URL", "")

@@ -23,7 +23,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from realtime import broadcast, fanout, groups, instance, precall
 from realtime.auth import authenticate_socket, query_param
-from realtime.db import run_db
+from realtime.db import fetch_all, run_db
 from realtime.protocol import (
     ERROR_BINARY,
     ERROR_INTERNAL,
@@ -493,14 +493,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The rate limit (Redis) and the route (the database) are asked at once, and the
         # payload checked meanwhile: a signal's delay is on a call's set-up path twice per
         # pair. Errors keep their order: rate limit, then payload, then route.
+        assert self.user is not None  # noqa: S101 - set before any frame is handled
+        assert self.room is not None  # noqa: S101
+        # Checked per frame, so a removal stops relaying at once.
+        route_query = moderation.signal_route_query(
+            user=self.user,
+            room=self.room,
+            participant_id=payload.to,  # type: ignore[attr-defined]
+        )
         checks = asyncio.gather(
             self._rate_limit("signal"),
-            self._db(
-                _signal_route,
-                user=self.user,
-                room=self.room,
-                to=payload.to,  # type: ignore[attr-defined]
-            ),
+            fetch_all(route_query.sql, route_query.params),
             return_exceptions=True,
         )
         signal: relay.SignalPayload | DomainError
@@ -518,12 +521,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
         except DomainError as exc:
             signal = exc
-        limited, route = await checks
-        for outcome in (limited, signal, route):
+        limited, rows = await checks
+        for outcome in (limited, signal, rows):
             if isinstance(outcome, BaseException):
                 raise outcome
         assert isinstance(signal, relay.SignalPayload)  # noqa: S101
-        target_user_id, sender_id = route
+        target_user_id, sender_id = route_query.decide(rows)
         data: dict[str, Any] = {"from": sender_id, **signal.as_wire()}
         assert self.room is not None  # noqa: S101
         await broadcast.send_to_user(
@@ -841,11 +844,6 @@ def _chat_post(*, membership: Membership, client_msg_id: str, body: str) -> Outc
     return messaging.message_post(
         membership=membership, client_msg_id=client_msg_id, body=body, require_admitted=True
     )
-
-
-def _signal_route(*, user: User, room: Room, to: str) -> tuple[int, str]:
-    """Checked per frame, so a removal stops relaying at once (moderation.signal_route)."""
-    return moderation.signal_route(user=user, room=room, participant_id=to)
 
 
 def _mod(func: Callable[..., Outcome], **fields: str) -> Callable[..., Outcome]:

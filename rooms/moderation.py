@@ -504,36 +504,61 @@ _SIGNAL_ROUTE_SQL = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SignalRouteQuery:
+    """The one statement that checks a signal's route, with its parameters: run by
+    `signal_route` here, or by the live interface on its own connection (realtime/db.py),
+    and decided by `decide` either way."""
+
+    sql: str
+    params: list[Any]
+    sender_user_id: int
+    target_membership_id: int | None
+
+    def decide(self, rows: Iterable[tuple[int, int]]) -> tuple[int, str]:
+        """(the target's user id, the sender's participant id) from the statement's rows,
+        or `not_admitted` (the sender) / `no_such_participant` (the target)."""
+        sender = target = None
+        for membership_id, user_id in rows:
+            if user_id == self.sender_user_id:
+                sender = membership_id
+            if membership_id == self.target_membership_id:
+                target = user_id
+        if sender is None:
+            raise _not_admitted()
+        if target is None:
+            raise DomainError(
+                "That person is not in this session.", code="no_such_participant", status=404
+            )
+        return target, f"p-{sender}"
+
+
+def signal_route_query(*, user: User, room: Room, participant_id: str) -> SignalRouteQuery:
+    """Who a signal from `user` to `participant_id` may go to, as a statement to run. Both
+    must be admitted, unbanned participants of this room right now."""
+    match = _PARTICIPANT_ID.fullmatch(participant_id or "")
+    target_membership = int(match[1]) if match else None
+    return SignalRouteQuery(
+        sql=_SIGNAL_ROUTE_SQL,
+        params=[
+            db_value(Participant, "room", room.pk),
+            ParticipantState.ADMITTED.value,
+            user.pk,
+            target_membership,
+        ],
+        sender_user_id=user.pk,
+        target_membership_id=target_membership,
+    )
+
+
 def signal_route(*, user: User, room: Room, participant_id: str) -> tuple[int, str]:
     """Who a signal from `user` to `participant_id` goes to: (the target's user id, the
     sender's participant id). Both must be admitted, unbanned participants of this room right
     now: otherwise `not_admitted` (the sender) or `no_such_participant` (the target)."""
-    match = _PARTICIPANT_ID.fullmatch(participant_id or "")
-    target_membership = int(match[1]) if match else None
+    query = signal_route_query(user=user, room=room, participant_id=participant_id)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _SIGNAL_ROUTE_SQL,
-            [
-                db_value(Participant, "room", room.pk),
-                ParticipantState.ADMITTED.value,
-                user.pk,
-                target_membership,
-            ],
-        )
-        rows = cursor.fetchall()
-    sender = target = None
-    for membership_id, user_id in rows:
-        if user_id == user.pk:
-            sender = membership_id
-        if membership_id == target_membership:
-            target = user_id
-    if sender is None:
-        raise _not_admitted()
-    if target is None:
-        raise DomainError(
-            "That person is not in this session.", code="no_such_participant", status=404
-        )
-    return target, f"p-{sender}"
+        cursor.execute(query.sql, query.params)
+        return query.decide(cursor.fetchall())
 
 
 def require_can_chat(*, membership: Membership) -> None:
