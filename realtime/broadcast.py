@@ -95,7 +95,12 @@ def layer_message(room_id: str, effect: Effect) -> tuple[str, dict[str, Any]]:
 
 
 def is_layer_outage(exc: BaseException) -> bool:
-    """redis-py raises its own ConnectionError/TimeoutError hierarchy, not the builtins."""
+    """redis-py raises its own ConnectionError/TimeoutError hierarchy, not the builtins. Right
+    after Redis comes back, a subscribe that races the pub/sub reader's own reconnect fails
+    with asyncio's RuntimeError "readuntil() called while another coroutine is already waiting
+    for incoming data" (redis-py#2540): that is the outage ending, not a bug of ours."""
+    if isinstance(exc, RuntimeError) and "another coroutine is already waiting" in str(exc):
+        return True
     return isinstance(exc, OSError | ConnectionError | TimeoutError) or type(
         exc
     ).__module__.startswith("redis")

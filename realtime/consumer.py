@@ -62,6 +62,8 @@ DATABASE_OUTAGE = (OperationalError, InterfaceError)
 
 # A larger gap is left to the client to page through with chat.history.
 MAX_GAP_REPAIR = 100
+# Before the handshake, a layer failure is tried once more after this long (the client waits).
+LAYER_RETRY_DELAY_S = 0.1
 # Signals kept for a socket whose admission is still being handled.
 EARLY_SIGNAL_LIMIT = 64
 # How long an overtaking chat message waits for the ones before it to arrive live before they
@@ -100,17 +102,34 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels subscribes the socket's channel before the handshake; with Redis down that
         raises, which daphne would answer with a bare HTTP 500. Answer 4503 instead, so the
-        client knows to come back."""
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:
-            if not broadcast.is_layer_outage(exc) or getattr(self, "handshake_done", False):
-                raise
-            logger.warning("channel layer unavailable before the handshake")
+        client knows to come back. Just after Redis came back, that subscribe can lose a race
+        with the layer's own reconnect: it is tried once more after a moment, while the client
+        is still waiting for the handshake."""
+        connect_received = False
+
+        async def receive_noting_connect() -> Any:
+            nonlocal connect_received
             message = await receive()
-            if message.get("type") == "websocket.connect":
-                await send({"type": "websocket.accept"})
-                await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
+            connect_received = connect_received or message.get("type") == "websocket.connect"
+            return message
+
+        for attempt in (1, 2):
+            try:
+                await super().__call__(scope, receive_noting_connect, send)
+                return
+            except Exception as exc:
+                if not broadcast.is_layer_outage(exc) or getattr(self, "handshake_done", False):
+                    raise
+                if attempt == 1 and not connect_received:
+                    await asyncio.sleep(LAYER_RETRY_DELAY_S)
+                    continue
+                logger.warning("channel layer unavailable before the handshake")
+                if not connect_received:
+                    await receive_noting_connect()
+                if connect_received:
+                    await send({"type": "websocket.accept"})
+                    await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
+                return
 
     async def connect(self) -> None:
         # Accept first: a close before accept reaches the browser as a bare HTTP 403 and the
